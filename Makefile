@@ -1,0 +1,91 @@
+# Sailo — build, run and test.  `make run` and `make test` do all set-up on a
+# fresh Debian machine: packages, build, a private PostgreSQL under var/.
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+# Flags Sailo always needs, even when CFLAGS is given on the command line.
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon \
+           -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
+           -linih -lpq -lssl -lcrypto -pthread
+
+# Debian packages that build, run and test Sailo (and nothing else).
+DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
+        libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
+        python3 python3-pytest python3-requests python3-psycopg2 curl wrk
+
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/%,$(wildcard tests/unit/test_*.c))
+SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+PY := /usr/bin/python3
+
+.PHONY: all deps db run stop test unit e2e bench fmt clean
+all: sailo
+
+sailo: build/daemon/main.o $(DAEMON_OBJ)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
+
+build/%.o: %.c $(wildcard daemon/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(XCFLAGS) -MMD -c -o $@ $<
+
+# Unit tests link the daemon's objects rebuilt under ASan and UBSan.
+build/san/%.o: %.c $(wildcard daemon/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -c -o $@ $<
+
+build/tests/test_%: tests/unit/test_%.c $(DAEMON_SRC:%.c=build/san/%.o)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The HTTP layer alone, behind a handler that discards bodies (bench, tests);
+# built without sanitizers so that its memory figures are the real ones.
+build/tests/httpsink: tests/httpsink.c $(DAEMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@missing=$$(for p in $(DEPS); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+db: deps sailo
+	conf/pgcluster.sh start
+	./sailo db migrate
+
+run: db
+	@./sailo token create --role admin --name admin
+	./sailo serve
+
+stop:
+	conf/pgcluster.sh stop
+
+unit: deps $(UNIT_TESTS)
+	@pass=0; fail=0; for t in $(UNIT_TESTS); do \
+	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; done; \
+	  echo "unit: $$pass passed, $$fail failed"; [ $$fail = 0 ]
+
+e2e: db build/tests/httpsink
+	$(PY) -m pytest -q tests/e2e
+
+test: unit e2e
+
+bench: db build/tests/httpsink
+	bench/http_body.sh
+
+fmt:
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c
+
+clean:
+	rm -rf build sailo
+
+-include $(shell find build -name '*.d' 2>/dev/null)

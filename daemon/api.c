@@ -1,0 +1,644 @@
+/*
+ * api.c — the router: the table of routes, and the one path every API call
+ * takes: match → auth (on a request worker) → body → work (on a request
+ * worker) → JSON reply (on the loop).  Also the helpers that every route
+ * shares: errors, query parameters, paging cursors, roles.  Route files
+ * hold only their own work functions.
+ */
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "tokens.h"
+#include "workers.h"
+
+static const struct api_route *const api_tables[] = {
+	route_health_rows,
+	route_tokens_rows,
+	NULL,
+};
+
+static const struct {
+	enum role	 role;
+	const char	*name;
+} api_roles[] = {
+	{ ROLE_INTEGRATION, "integration" },
+	{ ROLE_RECORDS_MANAGER, "records_manager" },
+	{ ROLE_AUDITOR, "auditor" },
+	{ ROLE_ADMIN, "admin" },
+};
+
+const char *
+role_name(enum role r)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(api_roles) / sizeof(api_roles[0]); i++)
+		if (api_roles[i].role == r)
+			return api_roles[i].name;
+	return "unknown";
+}
+
+int
+role_parse(const char *s, enum role *out)
+{
+	size_t i;
+
+	for (i = 0; s && i < sizeof(api_roles) / sizeof(api_roles[0]); i++)
+		if (strcmp(api_roles[i].name, s) == 0) {
+			*out = api_roles[i].role;
+			return 0;
+		}
+	return -1;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+bool
+api_is_uuid(const char *s)
+{
+	int i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (hexval((unsigned char)s[i]) < 0)
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+static void
+api_call_free(struct api_call *call)
+{
+	int i;
+
+	if (call == NULL)
+		return;
+	for (i = 0; i < API_MAX_PARAMS; i++)
+		free(call->params[i]);
+	free(call->query);
+	free(call->body);
+	free(call->location);
+	free(call->retry_after);
+	json_decref(call->reply);
+	json_decref(call->who.clearance);
+	free(call);
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+json_t *
+api_error_body(const char *code, const char *message)
+{
+	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+	    message);
+}
+
+void
+api_reply(struct api_call *call, int status, json_t *reply)
+{
+	json_decref(call->reply);
+	call->status = status;
+	call->reply = reply;
+}
+
+void
+api_error(struct api_call *call, int status, const char *code,
+    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_reply(call, status, api_error_body(code, msg));
+}
+
+/* The database failed under a call: the detail goes to the log, the client
+ * learns only that it may retry. */
+void
+api_db_error(struct api_call *call, struct db *db)
+{
+	log_warn("%s: database: %s", call->route->name, db_error(db));
+	api_error(call, 503, "DATABASE_UNAVAILABLE",
+	    "the database is not available; try again later");
+	free(call->retry_after);
+	call->retry_after = strdup("5");
+}
+
+static void
+api_send(struct http_request *req, struct api_call *call)
+{
+	char *text;
+
+	if (call->location)
+		http_add_header(req, "Location", call->location);
+	if (call->retry_after)
+		http_add_header(req, "Retry-After", call->retry_after);
+	if (call->status == 401)
+		http_add_header(req, "WWW-Authenticate", "Bearer");
+	if (call->reply == NULL)
+		api_error(call, 500, "INTERNAL", "the route gave no reply");
+	text = json_dumps(call->reply, JSON_COMPACT);
+	if (text == NULL) {
+		http_reply(req, 500, "application/json", "{}", 2);
+		return;
+	}
+	http_reply(req, call->status, "application/json", text, strlen(text));
+	free(text);
+}
+
+/* Answers straight from the loop thread (no worker involved). */
+static void
+api_send_error(struct http_request *req, struct api_call *call, int status,
+    const char *code, const char *message)
+{
+	api_error(call, status, code, "%s", message);
+	api_send(req, call);
+	api_call_free(call);
+}
+
+/* ---- query strings and paging ------------------------------------------ */
+
+/* Percent-decodes s[0..len) ('+' is a space in queries); malloc'd, or NULL
+ * when the escape is bad or decodes to NUL. */
+static char *
+api_unescape(const char *s, size_t len, bool plus_is_space)
+{
+	char *out, *o;
+	size_t i;
+	int hi, lo;
+
+	if ((out = malloc(len + 1)) == NULL)
+		return NULL;
+	for (i = 0, o = out; i < len; i++) {
+		if (s[i] == '%') {
+			if (i + 2 >= len ||
+			    (hi = hexval((unsigned char)s[i + 1])) < 0 ||
+			    (lo = hexval((unsigned char)s[i + 2])) < 0 ||
+			    (hi == 0 && lo == 0))
+				goto bad;
+			*o++ = (char)(hi * 16 + lo);
+			i += 2;
+		} else if (s[i] == '+' && plus_is_space)
+			*o++ = ' ';
+		else
+			*o++ = s[i];
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+char *
+api_query_param(const char *query, const char *name)
+{
+	size_t nlen = strlen(name), klen;
+	const char *p = query, *amp, *eq;
+
+	while (p && *p) {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(amp - p));
+		klen = eq ? (size_t)(eq - p) : (size_t)(amp - p);
+		if (klen == nlen && strncmp(p, name, nlen) == 0)
+			return eq ? api_unescape(eq + 1,
+			    (size_t)(amp - eq - 1), true) : strdup("");
+		p = *amp ? amp + 1 : NULL;
+	}
+	return NULL;
+}
+
+char *
+api_cursor_encode(const char *plain)
+{
+	size_t n = strlen(plain), i;
+	char *out;
+
+	if ((out = malloc(4 * ((n + 2) / 3) + 1)) == NULL)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)plain,
+	    (int)n);
+	for (i = 0; out[i]; i++)	/* base64url, unpadded */
+		if (out[i] == '+')
+			out[i] = '-';
+		else if (out[i] == '/')
+			out[i] = '_';
+		else if (out[i] == '=')
+			out[i] = '\0';
+	return out;
+}
+
+char *
+api_cursor_decode(const char *cursor)
+{
+	size_t n = strlen(cursor), i, padded;
+	char *b64 = NULL, *out = NULL;
+	int len;
+
+	if (n == 0 || n > 1024)
+		return NULL;
+	padded = (n + 3) / 4 * 4;
+	if ((b64 = malloc(padded + 1)) == NULL ||
+	    (out = malloc(padded + 1)) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		char c = cursor[i];
+		if (c == '-')
+			c = '+';
+		else if (c == '_')
+			c = '/';
+		else if (!isalnum((unsigned char)c))
+			goto fail;
+		b64[i] = c;
+	}
+	for (; i < padded; i++)
+		b64[i] = '=';
+	b64[padded] = '\0';
+	len = EVP_DecodeBlock((unsigned char *)out, (unsigned char *)b64,
+	    (int)padded);
+	if (len < 0)
+		goto fail;
+	len -= (int)(padded - n);	/* DecodeBlock counts padding */
+	out[len] = '\0';
+	if (strlen(out) != (size_t)len)
+		goto fail;
+	free(b64);
+	return out;
+fail:
+	free(b64);
+	free(out);
+	return NULL;
+}
+
+int
+api_page(struct api_call *call, int *limit, char **after)
+{
+	char *v, *end;
+	long n;
+
+	*limit = 100;
+	*after = NULL;
+	if ((v = api_query_param(call->query, "limit")) != NULL) {
+		n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || n < 1 || n > 1000) {
+			api_error(call, 400, "BAD_LIMIT",
+			    "limit must be an integer from 1 to 1000");
+			free(v);
+			return -1;
+		}
+		*limit = (int)n;
+		free(v);
+	}
+	if ((v = api_query_param(call->query, "after")) != NULL) {
+		*after = api_cursor_decode(v);
+		free(v);
+		if (*after == NULL) {
+			api_error(call, 400, "BAD_CURSOR",
+			    "after is not a cursor this list gave out");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+json_t *
+api_list(json_t *items, const char *next_plain)
+{
+	char *next = next_plain ? api_cursor_encode(next_plain) : NULL;
+	json_t *list;
+
+	list = json_pack("{s:o,s:o}", "items", items, "next",
+	    next ? json_string(next) : json_null());
+	free(next);
+	return list;
+}
+
+json_t *
+api_body_object(struct api_call *call)
+{
+	json_error_t err;
+	json_t *j;
+
+	if (call->body == NULL || call->body_len == 0) {
+		api_error(call, 400, "BODY_REQUIRED",
+		    "this request needs a JSON object as its body");
+		return NULL;
+	}
+	j = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES,
+	    &err);
+	if (j == NULL) {
+		api_error(call, 400, "BAD_JSON",
+		    "request body, line %d column %d: %s", err.line,
+		    err.column, err.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		api_error(call, 400, "BAD_JSON",
+		    "the request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+/* ---- matching ------------------------------------------------------------ */
+
+/* Matches path against pattern, filling {params}.  1 on a match. */
+static int
+api_match_path(const char *pattern, const char *path, char **params)
+{
+	const char *p = pattern, *s = path, *pe, *se;
+	int np = 0, i;
+
+	while (*p && *s) {
+		if (*p != '/' || *s != '/')
+			goto no;
+		p++;
+		s++;
+		pe = strchr(p, '/');
+		pe = pe ? pe : p + strlen(p);
+		se = strchr(s, '/');
+		se = se ? se : s + strlen(s);
+		if (*p == '{') {
+			if (se == s || np >= API_MAX_PARAMS)
+				goto no;
+			if ((params[np++] = api_unescape(s, (size_t)(se - s),
+			    false)) == NULL)
+				goto no;
+		} else if (pe - p != se - s || strncmp(p, s, (size_t)(pe - p)))
+			goto no;
+		p = pe;
+		s = se;
+	}
+	if (*p == '\0' && *s == '\0')
+		return 1;
+no:
+	for (i = 0; i < np; i++) {
+		free(params[i]);
+		params[i] = NULL;
+	}
+	return 0;
+}
+
+/* Finds the route; *path_known tells 405 from 404. */
+static const struct api_route *
+api_match(const char *method, const char *path, char **params,
+    bool *path_known)
+{
+	const struct api_route *const *t;
+	const struct api_route *r;
+	char *scratch[API_MAX_PARAMS] = { 0 };
+	int i;
+
+	*path_known = false;
+	for (t = api_tables; *t; t++)
+		for (r = *t; r->method; r++) {
+			if (!api_match_path(r->pattern, path, scratch))
+				continue;
+			if (strcmp(r->method, method) == 0 ||
+			    (strcmp(method, "HEAD") == 0 &&
+			    strcmp(r->method, "GET") == 0)) {
+				memcpy(params, scratch, sizeof(scratch));
+				return r;
+			}
+			*path_known = true;
+			for (i = 0; i < API_MAX_PARAMS; i++) {
+				free(scratch[i]);
+				scratch[i] = NULL;
+			}
+		}
+	return NULL;
+}
+
+/* ---- the life of a call -------------------------------------------------- */
+
+static void
+api_work(struct db *db, void *arg)
+{
+	struct api_call *call = arg;
+
+	call->route->work(call, db);
+}
+
+static void
+api_finish(struct http_request *req, void *arg)
+{
+	struct api_call *call = arg;
+
+	if (req)
+		api_send(req, call);
+	api_call_free(call);
+}
+
+static void
+api_start_work(struct http_request *req, struct api_call *call)
+{
+	if (http_run(req, call->app->requests, api_work, api_finish, call) ==
+	    -1) {
+		call->retry_after = strdup("1");
+		api_send_error(req, call, 503, "BUSY",
+		    "the server is busy; try again shortly");
+	}
+}
+
+static void
+api_body_done(struct http_request *req, void *arg)
+{
+	struct api_call *call = arg;
+	struct evbuffer *body = http_request_body(req);
+	size_t n = evbuffer_get_length(body);
+
+	if ((call->body = malloc(n + 1)) == NULL) {
+		api_send_error(req, call, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	evbuffer_remove(body, call->body, n);
+	call->body[n] = '\0';
+	call->body_len = n;
+	api_start_work(req, call);
+}
+
+/* Auth passed (or was not needed): take the body, then the work. */
+static void
+api_admitted(struct http_request *req, struct api_call *call)
+{
+	const char *ctype;
+
+	if (call->route->on_loop) {
+		call->route->on_loop(call, req);
+		api_call_free(call);
+		return;
+	}
+	if (call->route->body == API_BODY_JSON) {
+		ctype = http_request_header(req, "Content-Type");
+		if (ctype && strncasecmp(ctype, "application/json", 16) != 0) {
+			api_send_error(req, call, 415, "UNSUPPORTED_MEDIA_TYPE",
+			    "this route takes application/json");
+			return;
+		}
+		http_request_read_body(req, HTTP_BODY_GATHER,
+		    (uint64_t)call->app->cfg->max_json_bytes, NULL,
+		    api_body_done, call);
+		return;
+	}
+	api_start_work(req, call);
+}
+
+struct api_auth {
+	struct api_call	*call;
+	char		 token_sha256[65];
+};
+
+static void
+api_auth_work(struct db *db, void *arg)
+{
+	struct api_auth *a = arg;
+	struct api_call *call = a->call;
+	struct db_result *r = NULL;
+	const char *params[1] = { a->token_sha256 };
+	json_error_t jerr;
+
+	if (db_query(db, &r,
+	    "SELECT t.id, p.id, p.name, t.role, array_to_json(p.clearance) "
+	    "FROM tokens t JOIN principals p ON p.id = t.principal_id "
+	    "WHERE t.token_sha256 = decode($1, 'hex') "
+	    "AND t.revoked_at IS NULL", 1, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) != 1) {
+		api_error(call, 401, "UNAUTHENTICATED",
+		    "the bearer token is not valid");
+		goto out;
+	}
+	snprintf(call->who.token_id, sizeof(call->who.token_id), "%s",
+	    db_value(r, 0, 0));
+	snprintf(call->who.id, sizeof(call->who.id), "%s", db_value(r, 0, 1));
+	snprintf(call->who.name, sizeof(call->who.name), "%s",
+	    db_value(r, 0, 2));
+	if (role_parse(db_value(r, 0, 3), &call->who.role) == -1) {
+		api_error(call, 500, "INTERNAL", "a token has an unknown role");
+		goto out;
+	}
+	call->who.clearance = json_loads(db_value(r, 0, 4), 0, &jerr);
+	if (!(call->route->roles & call->who.role))
+		api_error(call, 403, "FORBIDDEN",
+		    "role %s may not use %s %s", role_name(call->who.role),
+		    call->route->method, call->route->pattern);
+out:
+	db_result_free(r);
+}
+
+static void
+api_auth_done(struct http_request *req, void *arg)
+{
+	struct api_auth *a = arg;
+	struct api_call *call = a->call;
+
+	free(a);
+	if (req == NULL) {
+		api_call_free(call);
+		return;
+	}
+	if (call->who.name[0])
+		http_request_set_principal(req, call->who.name);
+	if (call->status != 0) {	/* denied, or the database failed */
+		api_send(req, call);
+		api_call_free(call);
+		return;
+	}
+	api_admitted(req, call);
+}
+
+void
+api_on_request(struct http_request *req, void *arg)
+{
+	struct app *app = arg;
+	struct api_call *call;
+	struct api_auth *a;
+	const char *authz;
+	bool path_known;
+
+	if ((call = calloc(1, sizeof(*call))) == NULL) {
+		http_reply(req, 500, "application/json", "{}", 2);
+		return;
+	}
+	call->app = app;
+	call->query = strdup(http_request_query(req));
+	snprintf(call->peer, sizeof(call->peer), "%s", http_request_peer(req));
+	call->route = api_match(http_request_method(req),
+	    http_request_path(req), call->params, &path_known);
+	if (call->route == NULL) {
+		api_send_error(req, call, path_known ? 405 : 404,
+		    path_known ? "METHOD_NOT_ALLOWED" : "NOT_FOUND",
+		    path_known ? "this method is not allowed here" :
+		    "no such resource");
+		return;
+	}
+	http_request_set_route(req, call->route->name);
+	if (call->route->roles == 0) {
+		api_admitted(req, call);
+		return;
+	}
+	authz = http_request_header(req, "Authorization");
+	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0 ||
+	    authz[7] == '\0') {
+		api_send_error(req, call, 401, "UNAUTHENTICATED",
+		    "this route needs an Authorization: Bearer token");
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		api_send_error(req, call, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	a->call = call;
+	token_hash(authz + 7, a->token_sha256);
+	if (http_run(req, app->requests, api_auth_work, api_auth_done, a) ==
+	    -1) {
+		free(a);
+		call->retry_after = strdup("1");
+		api_send_error(req, call, 503, "BUSY",
+		    "the server is busy; try again shortly");
+	}
+}
+
+void
+api_on_done(struct http_request *req, void *arg)
+{
+	struct app *app = arg;
+
+	metrics_observe(app->metrics, http_request_route(req),
+	    http_request_status(req), http_request_seconds(req));
+	if (app->cfg->log_requests)
+		log_info("%s %s %d %.1fms %llu %s", http_request_method(req),
+		    http_request_path(req), http_request_status(req),
+		    http_request_seconds(req) * 1000.0,
+		    (unsigned long long)http_request_bytes_out(req),
+		    http_request_principal(req));
+}

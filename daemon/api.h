@@ -1,0 +1,124 @@
+/*
+ * api.h — what a route file needs: the call that carries one API request
+ * through auth, its body, its work on a request worker and its JSON reply.
+ *
+ * A route is a row in the table in api.c.  Most routes are one function
+ * that runs on a request worker with its own database connection and fills
+ * call->status and call->reply (or calls api_error()); api.c does the rest
+ * on the loop thread: matching, auth, reading the body, the reply.
+ */
+#ifndef SAILO_API_H
+#define SAILO_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+
+struct db;
+struct event_base;
+struct http_request;
+struct metrics;
+struct health;
+struct workers;
+
+enum role {
+	ROLE_INTEGRATION	= 1 << 0,
+	ROLE_RECORDS_MANAGER	= 1 << 1,
+	ROLE_AUDITOR		= 1 << 2,
+	ROLE_ADMIN		= 1 << 3,
+};
+#define ROLE_ANY (ROLE_INTEGRATION | ROLE_RECORDS_MANAGER | ROLE_AUDITOR | \
+	ROLE_ADMIN)
+
+/* The host services that routes use, made once by `sailo serve`. */
+struct app {
+	const struct config	*cfg;
+	struct event_base	*base;
+	struct workers		*requests;	/* short SQL for API calls */
+	struct workers		*jobs;		/* ingest, disposal, … */
+	struct metrics		*metrics;
+	struct health		*health;
+};
+
+struct principal {
+	char	id[37];
+	char	token_id[37];
+	char	name[201];
+	enum role role;
+	json_t	*clearance;		/* array of strings */
+};
+
+#define API_MAX_PARAMS 3
+
+struct api_call {
+	struct app		*app;
+	const struct api_route	*route;
+	struct principal	 who;
+	char			*params[API_MAX_PARAMS]; /* {id} in the path */
+	char			*query;		/* raw query string */
+	char			*body;		/* gathered JSON body, NUL-ended */
+	size_t			 body_len;
+	char			 peer[64];
+
+	/* The reply, filled on the worker. */
+	int			 status;
+	json_t			*reply;		/* owned; sent as JSON */
+	char			*location;	/* Location header, or NULL */
+	char			*retry_after;	/* Retry-After header, or NULL */
+};
+
+enum api_body { API_BODY_NONE, API_BODY_JSON };
+
+struct api_route {
+	const char	*method;
+	const char	*pattern;	/* "/v1/tokens/{id}" */
+	const char	*name;		/* metrics and log label */
+	unsigned	 roles;		/* 0 = no auth */
+	enum api_body	 body;
+	/* Runs on a request worker.  db may fail: answer 503 then. */
+	void		(*work)(struct api_call *call, struct db *db);
+	/* Or, for routes that touch nothing but memory: on the loop. */
+	void		(*on_loop)(struct api_call *call,
+			    struct http_request *req);
+};
+
+/* The table of routes lives in api.c; route files export their rows. */
+void	api_on_request(struct http_request *req, void *arg);
+void	api_on_done(struct http_request *req, void *arg);
+
+/* Replies (on the worker, into the call). */
+void	api_error(struct api_call *call, int status, const char *code,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void	api_db_error(struct api_call *call, struct db *db);
+void	api_reply(struct api_call *call, int status, json_t *reply);
+/* The error body {"error":{"code","message"}}; the caller owns it. */
+json_t	*api_error_body(const char *code, const char *message);
+
+/* The JSON body as an object; on failure answers 400/415 and returns NULL. */
+json_t	*api_body_object(struct api_call *call);
+/* A query parameter, percent-decoded; malloc'd or NULL. */
+char	*api_query_param(const char *query, const char *name);
+/* limit (1–1000, default 100) and after (opaque cursor, decoded).  Returns
+ * 0, or -1 after answering 400. */
+int	 api_page(struct api_call *call, int *limit, char **after);
+char	*api_cursor_encode(const char *plain);	/* malloc'd */
+char	*api_cursor_decode(const char *cursor);	/* malloc'd or NULL */
+json_t	*api_list(json_t *items, const char *next_plain);
+
+/* True when s is a UUID in its canonical text form. */
+bool	 api_is_uuid(const char *s);
+/* RFC 3339 UTC text of a timestamptz column, for SELECT lists. */
+#define API_SQL_TIME(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+const char	*role_name(enum role r);
+int		 role_parse(const char *s, enum role *out);
+
+/* Route rows exported by route files. */
+extern const struct api_route route_health_rows[];
+void	route_health_init(void);
+extern const struct api_route route_tokens_rows[];
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * config.c — the table of settings and its loader.  One row per key: name,
+ * type, bounds, default.  An unknown key, a bad value or a missing file is a
+ * start-up error naming the key and line (the caller exits with status 2).
+ * Relative paths are relative to the daemon's working directory (the
+ * repository root when started by `make run`).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL };
+
+struct config_key {
+	const char	*section;
+	const char	*name;
+	enum config_type type;
+	size_t		 offset;
+	long long	 min, max;
+	const char	*def;
+};
+
+#define KEY(s, n, t, f, lo, hi, d) \
+	{ s, n, t, offsetof(struct config, f), lo, hi, d }
+
+static const struct config_key config_keys[] = {
+	KEY("server", "listen", CONFIG_STR, listen, 0, 0, "127.0.0.1:8480"),
+	KEY("server", "header_timeout_ms", CONFIG_INT, header_timeout_ms,
+	    100, 3600000, "10000"),
+	KEY("server", "idle_timeout_ms", CONFIG_INT, idle_timeout_ms,
+	    100, 3600000, "60000"),
+	KEY("server", "body_timeout_ms", CONFIG_INT, body_timeout_ms,
+	    100, 3600000, "60000"),
+	KEY("server", "max_header_bytes", CONFIG_INT, max_header_bytes,
+	    1024, 1048576, "16384"),
+	KEY("server", "max_headers", CONFIG_INT, max_headers, 8, 1000, "100"),
+	KEY("server", "max_json_bytes", CONFIG_INT, max_json_bytes,
+	    1024, 1073741824LL, "1048576"),
+	KEY("server", "max_connections", CONFIG_INT, max_connections,
+	    16, 1000000, "4096"),
+	KEY("server", "shutdown_grace_ms", CONFIG_INT, shutdown_grace_ms,
+	    0, 3600000, "10000"),
+	KEY("server", "health_interval_ms", CONFIG_INT, health_interval_ms,
+	    100, 600000, "1000"),
+	KEY("workers", "requests", CONFIG_INT, workers_requests, 0, 256, "0"),
+	KEY("workers", "jobs", CONFIG_INT, workers_jobs, 0, 256, "0"),
+	KEY("database", "conninfo", CONFIG_STR, db_conninfo, 0, 0, ""),
+	KEY("database", "owner_conninfo", CONFIG_STR, db_owner_conninfo,
+	    0, 0, ""),
+	KEY("database", "migrations_dir", CONFIG_STR, db_migrations_dir,
+	    0, 0, "sql"),
+	KEY("log", "file", CONFIG_STR, log_file, 0, 0, ""),
+	KEY("log", "requests", CONFIG_BOOL, log_requests, 0, 1, "true"),
+	KEY("limits", "queue", CONFIG_INT, limits_queue, 1, 10000000, "1000"),
+};
+#define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+struct config_parse {
+	struct config	*cfg;
+	char		*err;
+	size_t		 errlen;
+	int		 failed;
+};
+
+static const struct config_key *
+config_find(const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(config_keys[i].section, section) == 0 &&
+		    strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+/* Sets one key from text; returns 0, or -1 with a message in err. */
+static int
+config_set(struct config *cfg, const struct config_key *k, const char *value,
+    char *err, size_t errlen)
+{
+	char *field = (char *)cfg + k->offset;
+	char *end;
+	long long n;
+
+	switch (k->type) {
+	case CONFIG_STR:
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		return 0;
+	case CONFIG_BOOL:
+		if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
+		    strcmp(value, "1") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "false") == 0 ||
+		    strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+			*(bool *)field = false;
+		else {
+			snprintf(err, errlen, "bad value for %s.%s: '%s' "
+			    "(expected true or false)", k->section, k->name,
+			    value);
+			return -1;
+		}
+		return 0;
+	case CONFIG_INT:
+		errno = 0;
+		n = strtoll(value, &end, 10);
+		if (errno || end == value || *end != '\0' || n < k->min ||
+		    n > k->max) {
+			snprintf(err, errlen, "bad value for %s.%s: '%s' "
+			    "(expected an integer from %lld to %lld)",
+			    k->section, k->name, value, k->min, k->max);
+			return -1;
+		}
+		if (k->offset == offsetof(struct config, max_json_bytes))
+			*(long long *)field = n;
+		else
+			*(int *)field = (int)n;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+config_ini_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct config_parse *p = user;
+	const struct config_key *k;
+	char msg[512];
+
+	if (p->failed)
+		return 1;	/* report the first error only */
+	if ((k = config_find(section, name)) == NULL) {
+		snprintf(p->err, p->errlen, "unknown key '%s.%s'", section,
+		    name);
+		p->failed = 1;
+		return 0;
+	}
+	if (config_set(p->cfg, k, value, msg, sizeof(msg)) == -1) {
+		snprintf(p->err, p->errlen, "%s", msg);
+		p->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* SAILO_<SECTION>_<KEY>, upper-cased: SAILO_SERVER_LISTEN. */
+static void
+config_env_name(char *out, size_t outlen, const struct config_key *k)
+{
+	size_t i;
+
+	snprintf(out, outlen, "SAILO_%s_%s", k->section, k->name);
+	for (i = 0; out[i]; i++)
+		out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct config_parse p = { cfg, err, errlen, 0 };
+	char envname[128], msg[512];
+	const char *v;
+	size_t i;
+	int line;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < NKEYS; i++)
+		if (config_set(cfg, &config_keys[i], config_keys[i].def, err,
+		    errlen) == -1)
+			return -1;	/* a bad default is a bug */
+
+	if (path) {
+		line = ini_parse(path, config_ini_handler, &p);
+		if (line == -1) {
+			snprintf(err, errlen, "%s: cannot open: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		if (line > 0) {
+			snprintf(msg, sizeof(msg), "%s", p.failed ? err :
+			    "syntax error");
+			snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+			return -1;
+		}
+	}
+	for (i = 0; i < NKEYS; i++) {
+		config_env_name(envname, sizeof(envname), &config_keys[i]);
+		if ((v = getenv(envname)) == NULL)
+			continue;
+		if (config_set(cfg, &config_keys[i], v, msg, sizeof(msg)) ==
+		    -1) {
+			snprintf(err, errlen, "environment %s: %s", envname,
+			    msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (config_keys[i].type == CONFIG_STR) {
+			char **s = (char **)((char *)cfg +
+			    config_keys[i].offset);
+			free(*s);
+			*s = NULL;
+		}
+}
+
+char *
+config_conninfo(const struct config *cfg, bool owner)
+{
+	const char *ci = owner ? cfg->db_owner_conninfo : cfg->db_conninfo;
+	char cwd[PATH_MAX], *out;
+
+	if (ci && *ci)
+		return strdup(ci);
+	/* The private cluster: a socket under var/run, no TCP. */
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return NULL;
+	if (asprintf(&out, "host=%s/var/run dbname=sailo user=%s "
+	    "connect_timeout=2", cwd, owner ? "sailo_owner" : "sailo_app") ==
+	    -1)
+		return NULL;
+	return out;
+}

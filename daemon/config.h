@@ -1,0 +1,48 @@
+/*
+ * config.h — every setting of the daemon, with its default.  Loaded once at
+ * start-up from an ini file (inih) and SAILO_<SECTION>_<KEY> environment
+ * variables; read-only afterwards, so threads may share it freely.
+ */
+#ifndef SAILO_CONFIG_H
+#define SAILO_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct config {
+	/* [server] */
+	char	*listen;		/* host:port */
+	int	 header_timeout_ms;
+	int	 idle_timeout_ms;
+	int	 body_timeout_ms;
+	int	 max_header_bytes;
+	int	 max_headers;
+	long long max_json_bytes;
+	int	 max_connections;
+	int	 shutdown_grace_ms;
+	int	 health_interval_ms;
+	/* [workers] */
+	int	 workers_requests;	/* 0 = number of cores */
+	int	 workers_jobs;		/* 0 = number of cores */
+	/* [database] */
+	char	*db_conninfo;		/* "" = the private cluster under var/ */
+	char	*db_owner_conninfo;
+	char	*db_migrations_dir;
+	/* [log] */
+	char	*log_file;		/* "" = stderr */
+	bool	 log_requests;
+	/* [limits] */
+	int	 limits_queue;
+};
+
+/* Fills *cfg with defaults, then the file, then the environment.  On error
+ * returns -1 and writes a message naming the file, line and key into err. */
+int	config_load(struct config *cfg, const char *path, char *err,
+	    size_t errlen);
+void	config_free(struct config *cfg);
+
+/* The conninfo the daemon uses (resolving the private cluster's default);
+ * returns a malloc'd string the caller frees. */
+char	*config_conninfo(const struct config *cfg, bool owner);
+
+#endif

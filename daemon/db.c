@@ -1,0 +1,212 @@
+/*
+ * db.c — the one file that calls libpq.  Connections are per thread and
+ * lazily (re)connected: when the server restarts, the first query after it
+ * fails and the next one connects afresh.  A failed query is never retried
+ * here, because the caller alone knows whether it is safe to repeat.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+
+struct db {
+	char	*conninfo;
+	PGconn	*conn;
+	char	 error[512];
+	char	 sqlstate[6];
+};
+
+struct db_result {
+	PGresult *res;
+};
+
+static void
+db_set_error(struct db *db, const char *what, const PGresult *res)
+{
+	const char *msg = res ? PQresultErrorMessage(res) :
+	    (db->conn ? PQerrorMessage(db->conn) : "no connection");
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
+	    NULL;
+	size_t n;
+
+	snprintf(db->error, sizeof(db->error), "%s: %s", what, msg);
+	n = strlen(db->error);
+	while (n > 0 && (db->error[n - 1] == '\n' || db->error[n - 1] == ' '))
+		db->error[--n] = '\0';
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state ? state : "");
+}
+
+struct db *
+db_new(const char *conninfo)
+{
+	struct db *db;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		return NULL;
+	if ((db->conninfo = strdup(conninfo)) == NULL) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	free(db->conninfo);
+	free(db);
+}
+
+static void
+db_ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+int
+db_connect(struct db *db)
+{
+	if (db->conn && PQstatus(db->conn) == CONNECTION_OK)
+		return 0;
+	if (db->conn) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+	}
+	db->conn = PQconnectdb(db->conninfo);
+	if (PQstatus(db->conn) != CONNECTION_OK) {
+		db_set_error(db, "connect", NULL);
+		PQfinish(db->conn);
+		db->conn = NULL;
+		return -1;
+	}
+	/* Notices (CREATE … IF NOT EXISTS) are not errors: keep them quiet. */
+	PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
+	/* Times go out in UTC. */
+	PQclear(PQexec(db->conn, "SET TIME ZONE 'UTC'"));
+	return 0;
+}
+
+const char *
+db_error(const struct db *db)
+{
+	return db->error;
+}
+
+const char *
+db_sqlstate(const struct db *db)
+{
+	return db->sqlstate;
+}
+
+int
+db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
+    const char *const *params)
+{
+	PGresult *res;
+	ExecStatusType st;
+
+	if (out)
+		*out = NULL;
+	db->sqlstate[0] = '\0';
+	if (db_connect(db) == -1)
+		return -1;
+	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
+	    0);
+	st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		db_set_error(db, "query", res);
+		PQclear(res);
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			PQfinish(db->conn);	/* reconnect next time */
+			db->conn = NULL;
+		}
+		return -1;
+	}
+	if (out == NULL) {
+		PQclear(res);
+		return 0;
+	}
+	if ((*out = malloc(sizeof(**out))) == NULL) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error), "out of memory");
+		return -1;
+	}
+	(*out)->res = res;
+	return 0;
+}
+
+int
+db_exec_script(struct db *db, const char *sql)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (db_connect(db) == -1)
+		return -1;
+	res = PQexec(db->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_set_error(db, "script", res);
+		rc = -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+int
+db_begin(struct db *db)
+{
+	return db_query(db, NULL, "BEGIN", 0, NULL);
+}
+
+int
+db_commit(struct db *db)
+{
+	return db_query(db, NULL, "COMMIT", 0, NULL);
+}
+
+void
+db_rollback(struct db *db)
+{
+	char saved[sizeof(db->error)];
+
+	/* Keep the error that made the caller roll back. */
+	memcpy(saved, db->error, sizeof(saved));
+	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		(void)db_query(db, NULL, "ROLLBACK", 0, NULL);
+	memcpy(db->error, saved, sizeof(saved));
+}
+
+int
+db_rows(const struct db_result *r)
+{
+	return PQntuples(r->res);
+}
+
+const char *
+db_value(const struct db_result *r, int row, int col)
+{
+	return PQgetvalue(r->res, row, col);
+}
+
+bool
+db_isnull(const struct db_result *r, int row, int col)
+{
+	return PQgetisnull(r->res, row, col);
+}
+
+void
+db_result_free(struct db_result *r)
+{
+	if (r == NULL)
+		return;
+	PQclear(r->res);
+	free(r);
+}

@@ -1,0 +1,39 @@
+/*
+ * db.h — PostgreSQL access for the rest of Sailo.  Only db.c speaks libpq.
+ * A struct db is one connection owned by one thread; it connects lazily and
+ * reconnects by itself on the next call after the server went away.  Every
+ * statement is parameterised: values travel as text parameters, never
+ * spliced into SQL.
+ */
+#ifndef SAILO_DB_H
+#define SAILO_DB_H
+
+#include <stdbool.h>
+
+struct db;
+struct db_result;
+
+struct db	*db_new(const char *conninfo);	/* does not connect yet */
+void		 db_free(struct db *db);
+int		 db_connect(struct db *db);	/* 0, or -1 (see db_error) */
+const char	*db_error(const struct db *db);
+/* SQLSTATE of the last failure ("" when none): "23505" unique violation. */
+const char	*db_sqlstate(const struct db *db);
+
+/* Runs one statement with $1…$n text parameters (NULL = SQL NULL).  On
+ * success returns 0 and, when out is not NULL, a result the caller frees
+ * with db_result_free(). */
+int		 db_query(struct db *db, struct db_result **out,
+		    const char *sql, int nparams, const char *const *params);
+/* Runs a script of several statements without parameters: migrations. */
+int		 db_exec_script(struct db *db, const char *sql);
+int		 db_begin(struct db *db);
+int		 db_commit(struct db *db);
+void		 db_rollback(struct db *db);
+
+int		 db_rows(const struct db_result *r);
+const char	*db_value(const struct db_result *r, int row, int col);
+bool		 db_isnull(const struct db_result *r, int row, int col);
+void		 db_result_free(struct db_result *r);
+
+#endif

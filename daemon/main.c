@@ -1,0 +1,278 @@
+/*
+ * main.c — the `sailo` command: serve, db migrate, token create.  Reads the
+ * configuration once; a bad one stops here with exit status 2, never at run
+ * time.  `serve` builds the host services (pools, probe, metrics, HTTP),
+ * runs the loop and takes them down in order on SIGTERM/SIGINT.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "health.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "tokens.h"
+#include "workers.h"
+
+#define SAILO_VERSION "0.1.0"
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: sailo [--config FILE] serve\n"
+	    "       sailo [--config FILE] db migrate\n"
+	    "       sailo [--config FILE] token create --role ROLE --name NAME "
+	    "[--clearance VALUE]...\n"
+	    "       sailo version\n"
+	    "roles: integration, records_manager, auditor, admin\n");
+	exit(2);
+}
+
+/* ---- serve ------------------------------------------------------------- */
+
+struct serve {
+	struct app		 app;
+	struct http_server	*http;
+	struct event		*sigterm, *sigint, *sighup;
+};
+
+static void
+serve_drained(void *arg)
+{
+	struct serve *sv = arg;
+
+	event_base_loopexit(sv->app.base, NULL);
+}
+
+static void
+serve_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reopening the log file");
+		log_reopen();
+		return;
+	}
+	log_info("%s: stopping; %d connection(s) open",
+	    sig == SIGTERM ? "SIGTERM" : "SIGINT",
+	    http_server_connections(sv->http));
+	http_server_drain(sv->http, serve_drained, sv);
+}
+
+/* Many idle keep-alive clients must not run the process out of fds. */
+static void
+serve_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int
+serve(const struct config *cfg)
+{
+	struct serve sv;
+	struct http_limits limits;
+	struct http_handler handler;
+	char err[512], *conninfo;
+	int rc = 1;
+
+	memset(&sv, 0, sizeof(sv));
+	serve_raise_fd_limit();
+	signal(SIGPIPE, SIG_IGN);
+	if ((conninfo = config_conninfo(cfg, false)) == NULL) {
+		fprintf(stderr, "sailo: cannot build the database conninfo\n");
+		return 1;
+	}
+	evthread_use_pthreads();
+	sv.app.cfg = cfg;
+	sv.app.base = event_base_new();
+	sv.app.metrics = metrics_new();
+	sv.app.requests = workers_new(sv.app.base, "requests",
+	    cfg->workers_requests, cfg->limits_queue, conninfo);
+	sv.app.jobs = workers_new(sv.app.base, "jobs", cfg->workers_jobs,
+	    cfg->limits_queue, conninfo);
+	sv.app.health = health_start(conninfo, cfg->health_interval_ms);
+	if (sv.app.base == NULL || sv.app.metrics == NULL ||
+	    sv.app.requests == NULL || sv.app.jobs == NULL ||
+	    sv.app.health == NULL) {
+		fprintf(stderr, "sailo: cannot start the host services\n");
+		goto out;
+	}
+	route_health_init();
+
+	limits.header_timeout_ms = cfg->header_timeout_ms;
+	limits.idle_timeout_ms = cfg->idle_timeout_ms;
+	limits.body_timeout_ms = cfg->body_timeout_ms;
+	limits.max_header_bytes = cfg->max_header_bytes;
+	limits.max_headers = cfg->max_headers;
+	limits.max_connections = cfg->max_connections;
+	limits.shutdown_grace_ms = cfg->shutdown_grace_ms;
+	handler.on_request = api_on_request;
+	handler.on_done = api_on_done;
+	handler.arg = &sv.app;
+	sv.http = http_server_new(sv.app.base, &limits, &handler,
+	    sv.app.requests);
+	if (sv.http == NULL ||
+	    http_server_listen(sv.http, cfg->listen, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sailo: %s\n", sv.http ? err : "out of memory");
+		goto out;
+	}
+	sv.sigterm = evsignal_new(sv.app.base, SIGTERM, serve_signal, &sv);
+	sv.sigint = evsignal_new(sv.app.base, SIGINT, serve_signal, &sv);
+	sv.sighup = evsignal_new(sv.app.base, SIGHUP, serve_signal, &sv);
+	evsignal_add(sv.sigterm, NULL);
+	evsignal_add(sv.sigint, NULL);
+	evsignal_add(sv.sighup, NULL);
+	log_info("sailo %s listening on %s (port %d), %d request and %d job "
+	    "workers", SAILO_VERSION, cfg->listen, http_server_port(sv.http),
+	    workers_threads(sv.app.requests), workers_threads(sv.app.jobs));
+
+	event_base_dispatch(sv.app.base);
+
+	log_info("stopping workers");
+	rc = 0;
+out:
+	/* Pools first: their last done callbacks still see live objects. */
+	if (sv.app.requests)
+		workers_stop(sv.app.requests);
+	if (sv.app.jobs)
+		workers_stop(sv.app.jobs);
+	http_server_free(sv.http);
+	workers_free(sv.app.requests);
+	workers_free(sv.app.jobs);
+	health_stop(sv.app.health);
+	metrics_free(sv.app.metrics);
+	if (sv.sigterm)
+		event_free(sv.sigterm);
+	if (sv.sigint)
+		event_free(sv.sigint);
+	if (sv.sighup)
+		event_free(sv.sighup);
+	if (sv.app.base)
+		event_base_free(sv.app.base);
+	free(conninfo);
+	if (rc == 0)
+		log_info("stopped");
+	return rc;
+}
+
+/* ---- token create ------------------------------------------------------- */
+
+static int
+token_command(const struct config *cfg, int argc, char **argv)
+{
+	struct token_created made;
+	const char *name = NULL, *rolename = NULL;
+	json_t *clearance = NULL;
+	struct db *db = NULL;
+	enum role role;
+	char err[512], *conninfo = NULL;
+	int i, is_db_error, rc = 2;
+
+	if (argc < 1 || strcmp(argv[0], "create") != 0)
+		usage();
+	for (i = 1; i < argc; i++) {
+		if (i + 1 >= argc)
+			usage();
+		if (strcmp(argv[i], "--role") == 0)
+			rolename = argv[++i];
+		else if (strcmp(argv[i], "--name") == 0)
+			name = argv[++i];
+		else if (strcmp(argv[i], "--clearance") == 0) {
+			if (clearance == NULL)
+				clearance = json_array();
+			json_array_append_new(clearance,
+			    json_string(argv[++i]));
+		} else
+			usage();
+	}
+	if (name == NULL || rolename == NULL)
+		usage();
+	if (role_parse(rolename, &role) == -1) {
+		fprintf(stderr, "sailo: unknown role '%s'\n", rolename);
+		goto out;
+	}
+	if ((conninfo = config_conninfo(cfg, false)) == NULL ||
+	    (db = db_new(conninfo)) == NULL)
+		goto out;
+	if (token_create(db, name, role, clearance, &made, err, sizeof(err),
+	    &is_db_error) == -1) {
+		fprintf(stderr, "sailo: token create: %s\n", err);
+		rc = is_db_error ? 1 : 2;
+		goto out;
+	}
+	fprintf(stderr, "token %s for %s (role %s); it is shown only "
+	    "once:\n", made.id, name, rolename);
+	printf("%s\n", made.token);
+	memset(made.token, 0, sizeof(made.token));
+	rc = 0;
+out:
+	json_decref(clearance);
+	db_free(db);
+	free(conninfo);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	const char *path = "conf/sailo.conf";
+	char err[1024], *owner;
+	int rc, i = 1;
+
+	/* libarchive converts names through the locale: UTF-8 always. */
+	setlocale(LC_CTYPE, "C.UTF-8");
+	if (argc > 2 && strcmp(argv[1], "--config") == 0) {
+		path = argv[2];
+		i = 3;
+	}
+	if (i >= argc)
+		usage();
+	if (strcmp(argv[i], "version") == 0) {
+		printf("sailo %s\n", SAILO_VERSION);
+		return 0;
+	}
+	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sailo: %s\n", err);
+		return 2;
+	}
+	if (log_open(cfg.log_file) == -1)
+		return 2;
+	if (strcmp(argv[i], "serve") == 0 && argc == i + 1)
+		rc = serve(&cfg);
+	else if (strcmp(argv[i], "db") == 0 && argc == i + 2 &&
+	    strcmp(argv[i + 1], "migrate") == 0) {
+		owner = config_conninfo(&cfg, true);
+		rc = owner && migrate_run(owner, cfg.db_migrations_dir, err,
+		    sizeof(err)) == 0 ? 0 : 1;
+		if (rc)
+			fprintf(stderr, "sailo: db migrate: %s\n", err);
+		free(owner);
+	} else if (strcmp(argv[i], "token") == 0)
+		rc = token_command(&cfg, argc - i - 1, argv + i + 1);
+	else
+		usage();
+	config_free(&cfg);
+	log_close();
+	return rc;
+}

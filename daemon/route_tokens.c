@@ -1,0 +1,170 @@
+/*
+ * route_tokens.c — POST /v1/tokens, GET /v1/tokens, DELETE /v1/tokens/{id}
+ * (admins).  A token's secret is in the reply to POST and nowhere else;
+ * DELETE revokes (the row stays, so that what a token did stays
+ * attributable).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "db.h"
+#include "tokens.h"
+
+#define TOKEN_COLUMNS \
+	"t.id, p.name, t.role, array_to_json(p.clearance), " \
+	API_SQL_TIME("t.created_at") ", " API_SQL_TIME("t.revoked_at") \
+	", t.created_at::text, p.id"
+
+static json_t *
+token_json(struct db_result *r, int row)
+{
+	json_error_t err;
+
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:o}",
+	    "id", db_value(r, row, 0),
+	    "name", db_value(r, row, 1),
+	    "principal_id", db_value(r, row, 7),
+	    "role", db_value(r, row, 2),
+	    "clearance", json_loads(db_value(r, row, 3), 0, &err),
+	    "created_at", db_value(r, row, 4),
+	    "revoked_at", db_isnull(r, row, 5) ? json_null() :
+	    json_string(db_value(r, row, 5)));
+}
+
+static void
+route_tokens_create(struct api_call *call, struct db *db)
+{
+	struct token_created made;
+	json_t *body, *clearance;
+	const char *name, *rolename;
+	enum role role;
+	char err[512];
+	int is_db_error;
+
+	if ((body = api_body_object(call)) == NULL)
+		return;
+	name = json_string_value(json_object_get(body, "name"));
+	rolename = json_string_value(json_object_get(body, "role"));
+	clearance = json_object_get(body, "clearance");
+	if (clearance && json_is_null(clearance))
+		clearance = NULL;
+	if (name == NULL) {
+		api_error(call, 400, "BAD_FIELD", "name: a string is required "
+		    "(the principal: a person or a system)");
+		goto out;
+	}
+	if (rolename == NULL || role_parse(rolename, &role) == -1) {
+		api_error(call, 400, "BAD_FIELD", "role: one of integration, "
+		    "records_manager, auditor, admin is required");
+		goto out;
+	}
+	if (token_create(db, name, role, clearance, &made, err, sizeof(err),
+	    &is_db_error) == -1) {
+		if (is_db_error)
+			api_db_error(call, db);
+		else
+			api_error(call, 400, "BAD_FIELD", "%s", err);
+		goto out;
+	}
+	if (asprintf(&call->location, "/v1/tokens/%s", made.id) == -1)
+		call->location = NULL;
+	api_reply(call, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:O}",
+	    "id", made.id, "name", name, "principal_id", made.principal_id,
+	    "role", role_name(role), "token", made.token,
+	    "clearance", clearance ? clearance : json_array()));
+	memset(made.token, 0, sizeof(made.token));
+out:
+	json_decref(body);
+}
+
+static void
+route_tokens_list(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, *sep, limit_text[16], *next = NULL;
+	const char *params[3];
+	json_t *items;
+	int limit, n, i;
+
+	if (api_page(call, &limit, &after) == -1)
+		return;
+	params[0] = params[1] = NULL;
+	if (after) {
+		if ((sep = strchr(after, '|')) == NULL || !api_is_uuid(sep + 1)) {
+			api_error(call, 400, "BAD_CURSOR",
+			    "after is not a cursor this list gave out");
+			goto out;
+		}
+		*sep = '\0';
+		params[0] = after;
+		params[1] = sep + 1;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[2] = limit_text;
+	if (db_query(db, &r, "SELECT " TOKEN_COLUMNS " FROM tokens t "
+	    "JOIN principals p ON p.id = t.principal_id "
+	    "WHERE $1::timestamptz IS NULL OR "
+	    "(t.created_at, t.id) < ($1::timestamptz, $2::uuid) "
+	    "ORDER BY t.created_at DESC, t.id DESC LIMIT $3::int", 3,
+	    params) == -1) {
+		if (strcmp(db_sqlstate(db), "22007") == 0 ||
+		    strcmp(db_sqlstate(db), "22008") == 0)
+			api_error(call, 400, "BAD_CURSOR",
+			    "after is not a cursor this list gave out");
+		else
+			api_db_error(call, db);
+		goto out;
+	}
+	n = db_rows(r);
+	items = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, token_json(r, i));
+	if (n > limit &&
+	    asprintf(&next, "%s|%s", db_value(r, limit - 1, 6),
+	    db_value(r, limit - 1, 0)) == -1)
+		next = NULL;
+	api_reply(call, 200, api_list(items, next));
+out:
+	free(next);
+	free(after);
+	db_result_free(r);
+}
+
+static void
+route_tokens_revoke(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *params[1] = { call->params[0] };
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no token %s",
+		    call->params[0]);
+		return;
+	}
+	if (db_query(db, &r, "WITH t AS (UPDATE tokens SET revoked_at = "
+	    "COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *) "
+	    "SELECT " TOKEN_COLUMNS " FROM t "
+	    "JOIN principals p ON p.id = t.principal_id", 1, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) == 0)
+		api_error(call, 404, "NOT_FOUND", "no token %s",
+		    call->params[0]);
+	else
+		api_reply(call, 200, token_json(r, 0));
+out:
+	db_result_free(r);
+}
+
+const struct api_route route_tokens_rows[] = {
+	{ "POST", "/v1/tokens", "tokens.create", ROLE_ADMIN, API_BODY_JSON,
+	    route_tokens_create, NULL },
+	{ "GET", "/v1/tokens", "tokens.list", ROLE_ADMIN, API_BODY_NONE,
+	    route_tokens_list, NULL },
+	{ "DELETE", "/v1/tokens/{id}", "tokens.revoke", ROLE_ADMIN,
+	    API_BODY_NONE, route_tokens_revoke, NULL },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL },
+};
