@@ -22,6 +22,9 @@ SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize
 
 PY := /usr/bin/python3
 
+# Keep the sanitizer objects between unit builds.
+.SECONDARY:
+
 .PHONY: all deps db run stop test unit e2e bench fmt clean
 all: sailo
 

@@ -108,11 +108,60 @@ api_call_free(struct api_call *call)
 
 /* ---- replies ----------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_seq(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) ||
+	    (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
+	    (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;		/* overlong, surrogate, > U+10FFFF */
+	return n;
+}
+
+/* Messages may quote client bytes (a path segment): whatever is not valid
+ * UTF-8 becomes '?', so that the error itself is always valid JSON. */
 json_t *
 api_error_body(const char *code, const char *message)
 {
-	return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
-	    message);
+	const unsigned char *s = (const unsigned char *)message;
+	char *clean, *o;
+	size_t n;
+	json_t *j;
+
+	if ((clean = malloc(strlen(message) + 1)) == NULL)
+		return NULL;
+	for (o = clean; *s; ) {
+		if ((n = utf8_seq(s)) == 0) {
+			*o++ = '?';
+			s++;
+			continue;
+		}
+		memcpy(o, s, n);
+		o += n;
+		s += n;
+	}
+	*o = '\0';
+	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
+	    clean);
+	free(clean);
+	return j;
 }
 
 void
@@ -214,24 +263,27 @@ bad:
 	return NULL;
 }
 
-char *
-api_query_param(const char *query, const char *name)
+int
+api_query_param(char **out, const char *query, const char *name)
 {
 	size_t nlen = strlen(name), klen;
 	const char *p = query, *amp, *eq;
 
+	*out = NULL;
 	while (p && *p) {
 		amp = strchr(p, '&');
 		if (amp == NULL)
 			amp = p + strlen(p);
 		eq = memchr(p, '=', (size_t)(amp - p));
 		klen = eq ? (size_t)(eq - p) : (size_t)(amp - p);
-		if (klen == nlen && strncmp(p, name, nlen) == 0)
-			return eq ? api_unescape(eq + 1,
+		if (klen == nlen && strncmp(p, name, nlen) == 0) {
+			*out = eq ? api_unescape(eq + 1,
 			    (size_t)(amp - eq - 1), true) : strdup("");
+			return *out ? 1 : -1;
+		}
 		p = *amp ? amp + 1 : NULL;
 	}
-	return NULL;
+	return 0;
 }
 
 char *
@@ -261,7 +313,7 @@ api_cursor_decode(const char *cursor)
 	char *b64 = NULL, *out = NULL;
 	int len;
 
-	if (n == 0 || n > 1024)
+	if (n == 0 || n > 1024 || n % 4 == 1)	/* no base64 is 4k+1 long */
 		return NULL;
 	padded = (n + 3) / 4 * 4;
 	if ((b64 = malloc(padded + 1)) == NULL ||
@@ -299,14 +351,16 @@ fail:
 int
 api_page(struct api_call *call, int *limit, char **after)
 {
-	char *v, *end;
+	char *v, *end = "";
 	long n;
+	int found;
 
 	*limit = 100;
 	*after = NULL;
-	if ((v = api_query_param(call->query, "limit")) != NULL) {
-		n = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || n < 1 || n > 1000) {
+	if ((found = api_query_param(&v, call->query, "limit")) != 0) {
+		n = found == 1 && isdigit((unsigned char)v[0]) ?
+		    strtol(v, &end, 10) : 0;
+		if (n < 1 || n > 1000 || *end != '\0') {
 			api_error(call, 400, "BAD_LIMIT",
 			    "limit must be an integer from 1 to 1000");
 			free(v);
@@ -315,8 +369,8 @@ api_page(struct api_call *call, int *limit, char **after)
 		*limit = (int)n;
 		free(v);
 	}
-	if ((v = api_query_param(call->query, "after")) != NULL) {
-		*after = api_cursor_decode(v);
+	if ((found = api_query_param(&v, call->query, "after")) != 0) {
+		*after = found == 1 ? api_cursor_decode(v) : NULL;
 		free(v);
 		if (*after == NULL) {
 			api_error(call, 400, "BAD_CURSOR",

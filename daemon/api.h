@@ -98,8 +98,9 @@ json_t	*api_error_body(const char *code, const char *message);
 
 /* The JSON body as an object; on failure answers 400/415 and returns NULL. */
 json_t	*api_body_object(struct api_call *call);
-/* A query parameter, percent-decoded; malloc'd or NULL. */
-char	*api_query_param(const char *query, const char *name);
+/* A query parameter, percent-decoded into *out (malloc'd).  Returns 1 when
+ * present, 0 when absent, -1 when its escapes are bad (*out NULL then). */
+int	 api_query_param(char **out, const char *query, const char *name);
 /* limit (1–1000, default 100) and after (opaque cursor, decoded).  Returns
  * 0, or -1 after answering 400. */
 int	 api_page(struct api_call *call, int *limit, char **after);

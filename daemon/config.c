@@ -93,7 +93,10 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 	switch (k->type) {
 	case CONFIG_STR:
 		free(*(char **)field);
-		*(char **)field = strdup(value);
+		if ((*(char **)field = strdup(value)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
 		return 0;
 	case CONFIG_BOOL:
 		if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 ||
@@ -185,9 +188,9 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			    strerror(errno));
 			return -1;
 		}
-		if (line > 0) {
+		if (line != 0) {
 			snprintf(msg, sizeof(msg), "%s", p.failed ? err :
-			    "syntax error");
+			    line < 0 ? "out of memory" : "syntax error");
 			snprintf(err, errlen, "%s:%d: %s", path, line, msg);
 			return -1;
 		}

@@ -1179,6 +1179,15 @@ http_server_listen(struct http_server *s, const char *addr, char *err,
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 
+	char any[300];
+	const char *colon = strrchr(addr, ':');
+	bool any_port = colon && strcmp(colon, ":0") == 0;
+
+	/* Port 0 (any free port, for tests) is not taken by the parser. */
+	if (any_port) {
+		snprintf(any, sizeof(any), "%.*s:1", (int)(colon - addr), addr);
+		addr = any;
+	}
 	memset(&ss, 0, sizeof(ss));
 	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss,
 	    &sslen) == -1) {
@@ -1186,6 +1195,8 @@ http_server_listen(struct http_server *s, const char *addr, char *err,
 		    "(expected host:port)", addr);
 		return -1;
 	}
+	if (any_port)
+		((struct sockaddr_in *)&ss)->sin_port = 0; /* same in sin6 */
 	s->listener = evconnlistener_new_bind(s->base, server_accept_cb, s,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1024,
 	    (struct sockaddr *)&ss, sslen);

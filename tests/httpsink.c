@@ -1,0 +1,153 @@
+/*
+ * httpsink.c — the HTTP layer alone, for benchmarks and tests; not a
+ * production route.  Every request's body is streamed through and
+ * discarded; the reply says how many bytes came.  Built without
+ * sanitizers so that its memory figures are the real ones.
+ *
+ *   httpsink [PORT [MAX_BODY_BYTES]]
+ *
+ * Prints "port N" on stdout once listening.  SIGTERM drains and exits 0.
+ * GET /stream?bytes=N answers N bytes as a chunked stream, POST|PUT any
+ * path takes a body; a body over MAX_BODY_BYTES (default unlimited) gets
+ * 413 in mid-stream.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "workers.h"
+
+static struct event_base *base;
+static struct http_server *server;
+static uint64_t max_body = UINT64_MAX;
+
+struct sink_stream {
+	uint64_t	left;
+};
+
+static int
+sink_body(struct http_request *req, const char *data, size_t len, void *ctx)
+{
+	(void)req;
+	(void)data;
+	(void)len;
+	(void)ctx;
+	return 0;			/* discarded */
+}
+
+static void
+sink_complete(struct http_request *req, void *ctx)
+{
+	char body[64];
+	int n;
+
+	(void)ctx;
+	n = snprintf(body, sizeof(body), "{\"bytes\":%llu}",
+	    (unsigned long long)http_request_body_bytes(req));
+	http_reply(req, 200, "application/json", body, (size_t)n);
+}
+
+static void
+sink_pull(struct http_request *req, void *ctx)
+{
+	static char piece[16384];
+	struct sink_stream *st = ctx;
+	size_t n = st->left < sizeof(piece) ? (size_t)st->left : sizeof(piece);
+
+	if (n == 0) {
+		http_stream_end(req);
+		free(st);
+		return;
+	}
+	memset(piece, 'x', n);
+	st->left -= n;
+	http_stream_write(req, piece, n);
+}
+
+static void
+sink_request(struct http_request *req, void *arg)
+{
+	struct http_stream_source src = { sink_pull, free, NULL };
+	struct sink_stream *st;
+	const char *q;
+
+	(void)arg;
+	http_request_set_route(req, "sink");
+	if (strcmp(http_request_method(req), "GET") == 0 &&
+	    strcmp(http_request_path(req), "/stream") == 0) {
+		if ((st = calloc(1, sizeof(*st))) == NULL)
+			return;
+		q = http_request_query(req);
+		if (strncmp(q, "bytes=", 6) == 0)
+			st->left = strtoull(q + 6, NULL, 10);
+		src.ctx = st;
+		http_reply_stream(req, 200, "text/plain", &src);
+		return;
+	}
+	if (strcmp(http_request_method(req), "GET") == 0) {
+		http_reply(req, 200, "text/plain", "ok\n", 3);
+		return;
+	}
+	http_request_read_body(req, HTTP_BODY_STREAM, max_body, sink_body,
+	    sink_complete, NULL);
+}
+
+static void
+sink_drained(void *arg)
+{
+	(void)arg;
+	event_base_loopexit(base, NULL);
+}
+
+static void
+sink_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	(void)arg;
+	http_server_drain(server, sink_drained, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct http_limits limits = {
+		.header_timeout_ms = 2000, .idle_timeout_ms = 60000,
+		.body_timeout_ms = 10000, .max_header_bytes = 16384,
+		.max_headers = 100, .max_connections = 4096,
+		.shutdown_grace_ms = 5000,
+	};
+	struct http_handler handler = { sink_request, NULL, NULL };
+	struct workers *pool;
+	struct event *sig;
+	char addr[64], err[256];
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
+	if (argc > 2)
+		max_body = strtoull(argv[2], NULL, 10);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	base = event_base_new();
+	pool = workers_new(base, "files", 1, 64, NULL);
+	server = http_server_new(base, &limits, &handler, pool);
+	if (http_server_listen(server, addr, err, sizeof(err)) == -1) {
+		fprintf(stderr, "httpsink: %s\n", err);
+		return 1;
+	}
+	printf("port %d\n", http_server_port(server));
+	fflush(stdout);
+	sig = evsignal_new(base, SIGTERM, sink_signal, NULL);
+	evsignal_add(sig, NULL);
+	event_base_dispatch(base);
+	workers_stop(pool);
+	http_server_free(server);
+	workers_free(pool);
+	event_free(sig);
+	event_base_free(base);
+	return 0;
+}
