@@ -15,6 +15,14 @@ data=$root/var/pg
 sock=$root/var/run
 port=5432
 
+# When the user postgres cannot reach var/ (a clone under a 0700 home
+# folder), the cluster lives under /var/lib/postgresql instead, and var/pg
+# and var/run are symbolic links to it; the daemon keeps using var/run.
+if [ -L "$data" ]; then
+	data=$(readlink -f "$data")
+	sock=$(readlink -f "$sock")
+fi
+
 die() { echo "pgcluster: $*" >&2; exit 1; }
 
 # Debian keeps initdb and pg_ctl off PATH, in /usr/lib/postgresql/N/bin.
@@ -39,14 +47,22 @@ running() { as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; }
 
 start() {
 	# A Unix socket path must fit in 108 bytes.
-	[ ${#sock} -le 90 ] ||
+	[ $(( ${#root} + 20 )) -le 100 ] && [ ${#sock} -le 90 ] ||
 		die "socket folder $sock is too long for a Unix socket; clone to a shorter path"
-	mkdir -p "$data" "$sock"
-	if [ "$owner" = postgres ]; then
-		chown postgres "$data" "$sock"
-		as_owner test -x "$root/var" ||
-			die "user postgres cannot reach $root/var: every parent folder must be searchable (chmod o+x), or clone elsewhere (not under a 0700 home folder)"
+	mkdir -p "$root/var"
+	if [ "$owner" = postgres ] && [ ! -L "$root/var/pg" ] &&
+	    ! as_owner test -x "$root/var"; then
+		base=/var/lib/postgresql/sailo-$(printf %s "$root" | sha256sum | cut -c1-12)
+		echo "pgcluster: user postgres cannot reach $root/var (a parent folder is not searchable); placing the cluster in $base"
+		mkdir -p "$base/pg" "$base/run"
+		chown postgres "$base" "$base/pg" "$base/run"
+		ln -sfn "$base/pg" "$root/var/pg"
+		ln -sfn "$base/run" "$root/var/run"
+		data=$base/pg
+		sock=$base/run
 	fi
+	mkdir -p "$data" "$sock"
+	[ "$owner" = postgres ] && chown postgres "$data" "$sock"
 	chmod 0700 "$data" "$sock"
 	if [ ! -f "$data/PG_VERSION" ]; then
 		echo "pgcluster: creating the private cluster in $data"
