@@ -35,7 +35,7 @@ fi
 
 if [ "$(id -u)" = 0 ]; then
 	owner=postgres
-	as_owner() { runuser -u postgres -- "$@"; }
+	as_owner() { (cd / && runuser -u postgres -- "$@"); }
 else
 	owner=$(id -un)
 	as_owner() { "$@"; }

@@ -1,5 +1,6 @@
 """The HTTP layer against slow, oversized and odd clients: raw sockets, so
 that nothing between the test and the server smooths the bytes."""
+import resource
 import socket
 import time
 
@@ -173,6 +174,9 @@ def test_malformed_request_gets_400(sink):
 
 
 def test_1000_idle_keep_alive_connections_do_not_stop_others(sailo):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
     idle = []
     for _ in range(1000):
         idle.append(socket.create_connection(addr_of(sailo), timeout=5))
