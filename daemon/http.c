@@ -37,6 +37,7 @@
 #define HTTP_READ_HIGH_WATER	(256 * 1024)	/* socket → input buffer */
 #define HTTP_WRITE_LOW_WATER	(64 * 1024)	/* refill streams below */
 #define HTTP_FILE_PIECE		(256 * 1024)	/* one read of a file reply */
+#define HTTP_LINGER_MS		2000	/* discard an unread body this long */
 
 enum conn_state {
 	CONN_IDLE,	/* waiting for the first byte of a request */
@@ -45,6 +46,7 @@ enum conn_state {
 	CONN_BODY,	/* reading the body the handler took */
 	CONN_HANDLE,	/* message complete; handler working on the reply */
 	CONN_CLOSING,	/* reply being flushed, then close */
+	CONN_LINGER,	/* reply sent before the body: discard it a while */
 };
 
 enum reply_kind { REPLY_NONE, REPLY_MEMORY, REPLY_STREAM, REPLY_FILE };
@@ -143,6 +145,7 @@ static void	conn_process(struct http_conn *c);
 static void	conn_close(struct http_conn *c);
 static void	conn_unref(struct http_conn *c);
 static void	conn_write_cb(struct bufferevent *bev, void *arg);
+static void	conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void	server_check_drained(struct http_server *s);
 
 const char *
@@ -250,6 +253,18 @@ request_detach(struct http_request *req)
 		req->src.cancel = NULL;
 	}
 	req->conn = NULL;
+	request_unref(req);
+}
+
+void
+http_request_hold(struct http_request *req)
+{
+	req->refs++;
+}
+
+void
+http_request_release(struct http_request *req)
+{
 	request_unref(req);
 }
 
@@ -499,7 +514,12 @@ on_body(http_parser *p, const char *at, size_t n)
 		return -1;		/* 413 after the parser returns */
 	if (req->body_mode == HTTP_BODY_GATHER)
 		return evbuffer_add(req->body, at, n);
-	return req->on_body(req, at, n, req->body_ctx) == 0 ? 0 : -1;
+	if (req->on_body(req, at, n, req->body_ctx) != 0)
+		return -1;
+	/* The handler is behind: not one more byte until it resumes. */
+	if (req->body_paused)
+		http_parser_pause(p, 1);
+	return 0;
 }
 
 static int
@@ -848,6 +868,7 @@ http_request_resume(struct http_request *req)
 		return;
 	req->body_paused = false;
 	if (req->conn->state == CONN_BODY) {
+		http_parser_pause(&req->conn->parser, 0);
 		bufferevent_enable(req->conn->bev, EV_READ);
 		conn_process(req->conn);
 	}
@@ -904,6 +925,31 @@ conn_close(struct http_conn *c)
 	conn_unref(c);
 }
 
+static void
+conn_linger_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+/*
+ * A reply went out before the client had sent all of its body (401, 413).
+ * Closing at once with unread bytes makes the kernel send a reset, which
+ * can destroy the reply before the client reads it; so stop writing, read
+ * and discard for a short while, then close.
+ */
+static void
+conn_linger(struct http_conn *c)
+{
+	c->state = CONN_LINGER;
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	conn_linger_read_cb(c->bev, c);
+	bufferevent_setcb(c->bev, conn_linger_read_cb, NULL, conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ);
+	conn_arm_timer(c, HTTP_LINGER_MS);
+}
+
 /* The reply is out: log it, then either close or wait for the next. */
 static void
 conn_finish_request(struct http_conn *c)
@@ -916,7 +962,10 @@ conn_finish_request(struct http_conn *c)
 	if (s->handler.on_done)
 		s->handler.on_done(req, s->handler.arg);
 	if (req->close_after || s->draining) {
-		conn_close(c);
+		if (req->message_complete)
+			conn_close(c);
+		else
+			conn_linger(c);
 		return;
 	}
 	request_detach(req);
@@ -970,7 +1019,15 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
-	(void)bev;
+	/* A client may half-close after a whole request: it still wants the
+	 * reply, and gets it before the connection closes. */
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    c->state != CONN_LINGER && c->req->message_complete &&
+	    !c->req->finished) {
+		c->req->close_after = true;
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT)
 		log_info("%s: connection timed out (%s)", c->peer,
 		    (what & BEV_EVENT_READING) ? "no body progress" :
@@ -1071,7 +1128,8 @@ conn_process(struct http_conn *c)
 				conn_parse_error(c, err);
 				break;
 			}
-			/* Paused by a callback: the handler's turn. */
+			/* Paused by a callback: the handler's turn, or the
+			 * handler asked for no more body for now. */
 			if (c->state == CONN_ADMIT)
 				s->handler.on_request(c->req, s->handler.arg);
 			else if (c->state == CONN_HANDLE)

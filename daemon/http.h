@@ -102,7 +102,14 @@ void		 http_request_read_body(struct http_request *req,
 		    enum http_body_mode mode, uint64_t max_bytes,
 		    http_body_fn on_body, http_complete_fn on_complete,
 		    void *ctx);
-/* Backpressure for STREAM bodies: stop reading the socket until resumed. */
+/* Keeps req's memory valid past its reply or its connection, for a
+ * callback that may run late; every http_* call on a request that is no
+ * longer alive does nothing.  Pair each hold with a release. */
+void		 http_request_hold(struct http_request *req);
+void		 http_request_release(struct http_request *req);
+
+/* Backpressure for STREAM bodies: no more of the body reaches on_body
+ * (and the socket is not read) until resumed.  May be called from on_body. */
 void		 http_request_pause(struct http_request *req);
 void		 http_request_resume(struct http_request *req);
 

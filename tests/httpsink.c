@@ -7,13 +7,20 @@
  *   httpsink [PORT [MAX_BODY_BYTES]]
  *
  * Prints "port N" on stdout once listening.  SIGTERM drains and exits 0.
- * GET /stream?bytes=N answers N bytes as a chunked stream, POST|PUT any
- * path takes a body; a body over MAX_BODY_BYTES (default unlimited) gets
- * 413 in mid-stream.
+ * GET /stream?bytes=N answers N bytes as a chunked stream; GET
+ * /file?path=P answers file P as a file reply (a test program on
+ * loopback, not a production route); POST|PUT any path
+ * takes a body; a body over MAX_BODY_BYTES (default unlimited) gets 413 in
+ * mid-stream.  POST /slow is a slow consumer: after each piece it pauses
+ * the body until the loop's next turn (backpressure: memory stays flat).
  */
 #include <event2/event.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <event2/thread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,60 @@ static uint64_t max_body = UINT64_MAX;
 struct sink_stream {
 	uint64_t	left;
 };
+
+struct sink_slow {
+	struct http_request	*req;
+	bool			 is_paused;
+	uint64_t		 pauses;
+	uint64_t		 while_paused;	/* pieces that came anyway */
+};
+
+static void
+sink_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct sink_slow *sl = arg;
+
+	(void)fd;
+	(void)what;
+	sl->is_paused = false;
+	http_request_resume(sl->req);
+	http_request_release(sl->req);
+}
+
+/* The slow consumer: every piece makes it stop reading for a moment. */
+static int
+sink_slow_body(struct http_request *req, const char *data, size_t len,
+    void *ctx)
+{
+	struct timeval next_turn = { 0, 0 };
+	struct sink_slow *sl = ctx;
+
+	(void)data;
+	(void)len;
+	if (sl->is_paused)
+		sl->while_paused++;
+	sl->is_paused = true;
+	sl->pauses++;
+	http_request_pause(req);
+	http_request_hold(req);
+	event_base_once(base, -1, EV_TIMEOUT, sink_resume, sl, &next_turn);
+	return 0;
+}
+
+static void
+sink_slow_complete(struct http_request *req, void *ctx)
+{
+	struct sink_slow *sl = ctx;
+	char body[128];
+	int n;
+
+	n = snprintf(body, sizeof(body), "{\"bytes\":%llu,\"pauses\":%llu,"
+	    "\"while_paused\":%llu}",
+	    (unsigned long long)http_request_body_bytes(req),
+	    (unsigned long long)sl->pauses,
+	    (unsigned long long)sl->while_paused);
+	http_reply(req, 200, "application/json", body, (size_t)n);
+}
 
 static int
 sink_body(struct http_request *req, const char *data, size_t len, void *ctx)
@@ -89,8 +150,36 @@ sink_request(struct http_request *req, void *arg)
 		http_reply_stream(req, 200, "text/plain", &src);
 		return;
 	}
+	if (strcmp(http_request_method(req), "GET") == 0 &&
+	    strcmp(http_request_path(req), "/file") == 0) {
+		const char *q = http_request_query(req);
+		struct stat st;
+		int fd = strncmp(q, "path=", 5) == 0 ? open(q + 5, O_RDONLY) :
+		    -1;
+
+		if (fd == -1 || fstat(fd, &st) == -1) {
+			if (fd != -1)
+				close(fd);
+			http_reply(req, 404, "text/plain", "", 0);
+			return;
+		}
+		http_reply_fd(req, 200, "application/octet-stream", fd, 0,
+		    (uint64_t)st.st_size);
+		return;
+	}
 	if (strcmp(http_request_method(req), "GET") == 0) {
 		http_reply(req, 200, "text/plain", "ok\n", 3);
+		return;
+	}
+	if (strcmp(http_request_path(req), "/slow") == 0) {
+		/* Lives as long as the sink: a test program, a few bytes. */
+		struct sink_slow *sl = calloc(1, sizeof(*sl));
+
+		if (sl == NULL)
+			return;
+		sl->req = req;
+		http_request_read_body(req, HTTP_BODY_STREAM, max_body,
+		    sink_slow_body, sink_slow_complete, sl);
 		return;
 	}
 	http_request_read_body(req, HTTP_BODY_STREAM, max_body, sink_body,

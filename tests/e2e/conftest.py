@@ -145,14 +145,30 @@ def admin(sailo):
     return sailo.token("admin")
 
 
-@pytest.fixture
-def sink(tmp_path):
-    """tests/httpsink: the HTTP layer behind a handler that discards bodies
-    (largest body 1 MiB, header timeout 2 s)."""
-    proc = subprocess.Popen([os.path.join(ROOT, "build", "tests", "httpsink"),
-                             "0", str(1 << 20)], stdout=subprocess.PIPE)
+def start_sink(max_body=None):
+    args = [os.path.join(ROOT, "build", "tests", "httpsink"), "0"]
+    if max_body is not None:
+        args.append(str(max_body))
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE)
     line = proc.stdout.readline().decode()
     assert line.startswith("port "), line
-    yield ("127.0.0.1", int(line.split()[1]))
+    return proc, ("127.0.0.1", int(line.split()[1]))
+
+
+@pytest.fixture
+def sink():
+    """tests/httpsink: the HTTP layer behind a handler that discards bodies
+    (largest body 1 MiB, header timeout 2 s)."""
+    proc, addr = start_sink(1 << 20)
+    yield addr
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def sink_unlimited():
+    """The sink without a body limit: ((host, port), pid)."""
+    proc, addr = start_sink()
+    yield addr, proc.pid
     proc.terminate()
     assert proc.wait(timeout=10) == 0

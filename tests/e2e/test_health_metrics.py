@@ -69,3 +69,23 @@ def test_bad_config_names_key_and_line_and_exits_2(tmp_path):
                          capture_output=True, text=True,
                          env={"SAILO_LIMITS_QUEUE": "-3"})
     assert out.returncode == 2
+
+
+def test_sighup_reopens_the_log_file(sailo):
+    import os
+    import signal
+    import time
+    sailo.get("/healthz?before")
+    rotated = str(sailo.log_path) + ".1"
+    os.rename(sailo.log_path, rotated)
+    sailo.proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 5
+    while not sailo.log_path.exists():
+        assert time.time() < deadline, "log file was not reopened"
+        time.sleep(0.05)
+    sailo.get("/metrics")
+    sailo.stop()
+    assert " GET /metrics 200 " in sailo.log()
+    with open(rotated) as f:
+        old = f.read()
+    assert " GET /healthz 200 " in old and " GET /metrics " not in old
