@@ -12,6 +12,7 @@ LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
 # Debian packages that build, run and test Sailo (and nothing else).
 DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
+        clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 curl wrk
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
@@ -25,7 +26,7 @@ PY := /usr/bin/python3
 # Keep the sanitizer objects between unit builds.
 .SECONDARY:
 
-.PHONY: all deps db run stop test unit e2e bench fmt clean
+.PHONY: all deps db run stop test unit fuzz e2e bench fmt clean
 all: sailo
 
 sailo: build/daemon/main.o $(DAEMON_OBJ)
@@ -49,6 +50,13 @@ build/tests/test_%: tests/unit/test_%.c $(DAEMON_SRC:%.c=build/san/%.o)
 build/tests/httpsink: tests/httpsink.c $(DAEMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer target for the HTTP layer's parser glue (clang, ASan, UBSan).
+FUZZ_HTTP_SRC := daemon/http.c daemon/workers.c daemon/log.c daemon/db.c
+build/tests/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRC) $(wildcard daemon/*.h)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(XCFLAGS) -o $@ tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRC) $(LDLIBS)
 
 deps:
 	@missing=$$(for p in $(DEPS); do \
@@ -80,13 +88,22 @@ unit: deps $(UNIT_TESTS)
 e2e: db build/tests/httpsink
 	$(PY) -m pytest -q tests/e2e
 
-test: unit e2e
+# A fixed number of runs from the seeds (new inputs go to build/, not to the
+# committed seeds); a crash fails the build and leaves crash-* in build/.
+FUZZ_RUNS ?= 50000
+fuzz: deps build/tests/fuzz_http
+	@rm -rf build/fuzz-corpus && mkdir -p build/fuzz-corpus
+	build/tests/fuzz_http -runs=$(FUZZ_RUNS) -seed=1 -max_len=4096 -len_control=0 \
+	    -artifact_prefix=build/ build/fuzz-corpus tests/fuzz/seeds_http
+	@echo "fuzz: 1 passed, 0 failed ($(FUZZ_RUNS) runs of fuzz_http)"
+
+test: unit fuzz e2e
 
 bench: db build/tests/httpsink
 	bench/http_body.sh
 
 fmt:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c
+	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf build sailo

@@ -627,8 +627,11 @@ http_reply_stream(struct http_request *req, int status,
 	req->src = *src;
 	req->chunked_out = true;
 	reply_start(req, status, content_type, -1);
-	if (req->is_head)
-		http_stream_end(req);
+	if (req->is_head) {		/* headers only: the source is not used */
+		req->stream_ended = true;
+		if (src->cancel)
+			src->cancel(src->ctx);
+	}
 }
 
 void
@@ -1147,31 +1150,21 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 	conn_process(arg);
 }
 
-static void
-server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int socklen, void *arg)
+int
+http_server_adopt(struct http_server *s, int fd, const char *peer)
 {
-	struct http_server *s = arg;
 	struct http_conn *c;
 	struct timeval tv;
-	int one = 1;
 
-	(void)l;
-	(void)socklen;
 	if (s->draining || s->nconns >= s->limits.max_connections ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		evutil_closesocket(fd);
-		return;
+		return -1;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->server = s;
 	c->refs = 1;
-	if (sa->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr,
-		    c->peer, sizeof(c->peer));
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
-		    c->peer, sizeof(c->peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	evutil_make_socket_nonblocking(fd);
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(s->base, conn_timer_cb, c);
 	c->req = request_new(c);
@@ -1185,7 +1178,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		if (c->req)
 			request_unref(c->req);
 		free(c);
-		return;
+		return -1;
 	}
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
@@ -1204,6 +1197,26 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		s->conns->prev = c;
 	s->conns = c;
 	s->nconns++;
+	return 0;
+}
+
+static void
+server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int socklen, void *arg)
+{
+	char peer[64] = "";
+	int one = 1;
+
+	(void)l;
+	(void)socklen;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, peer,
+		    sizeof(peer));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr,
+		    peer, sizeof(peer));
+	(void)http_server_adopt(arg, fd, peer);
 }
 
 /* ---- the server ------------------------------------------------------- */

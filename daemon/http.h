@@ -64,6 +64,10 @@ struct http_server *http_server_new(struct event_base *base,
 int		 http_server_listen(struct http_server *s, const char *addr,
 		    char *err, size_t errlen);
 int		 http_server_port(struct http_server *s); /* bound port */
+/* Serves an already connected socket (tests, fuzzing, socket activation).
+ * The server owns fd from here on, also on failure (-1). */
+int		 http_server_adopt(struct http_server *s, int fd,
+		    const char *peer);
 /* Stops accepting, closes idle connections, lets requests in flight finish
  * within the grace period, then calls done(arg) once nothing is left. */
 void		 http_server_drain(struct http_server *s,
