@@ -72,6 +72,7 @@ deps:
 db: deps sailo
 	conf/pgcluster.sh start
 	./sailo db migrate
+	./sailo audit keygen
 
 run: db
 	@./sailo token create --role admin --name admin

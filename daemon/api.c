@@ -7,14 +7,17 @@
  */
 #include <ctype.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "api.h"
+#include "audit.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -25,6 +28,7 @@
 static const struct api_route *const api_tables[] = {
 	route_health_rows,
 	route_tokens_rows,
+	route_audit_rows,
 	NULL,
 };
 
@@ -88,7 +92,7 @@ api_is_uuid(const char *s)
 	return s[36] == '\0';
 }
 
-static void
+void
 api_call_free(struct api_call *call)
 {
 	int i;
@@ -227,6 +231,25 @@ api_send_error(struct http_request *req, struct api_call *call, int status,
 	api_error(call, status, code, "%s", message);
 	api_send(req, call);
 	api_call_free(call);
+}
+
+int
+api_audit(struct api_call *call, struct db *db, const char *action,
+    const char *object_type, const char *object_id, json_t *details)
+{
+	struct audit_event ev = {
+		.actor = call->who.name[0] ? call->who.name : "anonymous",
+		.role = call->who.name[0] ? role_name(call->who.role) : NULL,
+		.action = action, .object_type = object_type,
+		.object_id = object_id, .outcome = AUDIT_SUCCESS,
+		.details = details,
+	};
+
+	if (audit_record(db, &ev) == -1) {
+		api_db_error(call, db);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- query strings and paging ------------------------------------------ */
@@ -490,6 +513,164 @@ api_match(const char *method, const char *path, char **params,
 	return NULL;
 }
 
+/* ---- denied access ------------------------------------------------------- */
+
+/*
+ * Every 401 and 403 on /v1/ is an act (auth.denied), recorded without the
+ * token.  A flood from one address must not swamp the trail: per address,
+ * at most one event a minute, carrying the count of denials it stands for;
+ * a timer flushes the counts of quiet addresses.  The table is bounded
+ * (API_DENY_SLOTS) and lives on the loop thread only.
+ */
+#define API_DENY_SLOTS		4096
+#define API_DENY_WINDOW_S	60
+
+struct api_deny_slot {
+	char	peer[64];
+	time_t	window_start;
+	long	suppressed;
+	int	status;
+	char	route[64];
+	char	method[16];
+	char	actor[201];
+	char	role[24];
+};
+
+static struct api_deny_slot api_deny_slots[API_DENY_SLOTS];
+static struct event *api_deny_timer;
+
+struct api_deny_job {
+	struct api_deny_slot	slot;
+	long			count;
+};
+
+static void
+api_deny_work(struct db *db, void *arg)
+{
+	struct api_deny_job *j = arg;
+	struct audit_event ev = {
+		.actor = j->slot.actor[0] ? j->slot.actor : "anonymous",
+		.role = j->slot.role[0] ? j->slot.role : NULL,
+		.action = "auth.denied", .object_type = "route",
+		.object_id = j->slot.route, .outcome = AUDIT_DENIED,
+	};
+	json_t *details;
+
+	details = json_pack("{s:s,s:s,s:i,s:I}", "peer", j->slot.peer,
+	    "method", j->slot.method, "status", j->slot.status, "count",
+	    (json_int_t)j->count);
+	ev.details = details;
+	if (audit_record(db, &ev) == -1)
+		log_warn("auth.denied from %s: not recorded: %s", j->slot.peer,
+		    db_error(db));
+	json_decref(details);
+}
+
+static void
+api_deny_emit(struct app *app, const struct api_deny_slot *slot, long count)
+{
+	struct api_deny_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->slot = *slot;
+	j->count = count;
+	if (workers_submit(app->requests, api_deny_work, free, j) == -1) {
+		log_warn("auth.denied from %s: queue full, %ld not recorded",
+		    slot->peer, count);
+		free(j);
+	}
+}
+
+static void
+api_denied(struct api_call *call, struct http_request *req, int status)
+{
+	struct api_deny_slot *slot = NULL, *oldest = NULL;
+	const char *peer = http_request_peer(req);
+	unsigned int h = 5381, i;
+	time_t now = time(NULL);
+	const char *p;
+
+	for (p = peer; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	for (i = 0; i < 8; i++) {
+		struct api_deny_slot *s = &api_deny_slots[(h + i) %
+		    API_DENY_SLOTS];
+		if (s->peer[0] == '\0' || strcmp(s->peer, peer) == 0) {
+			slot = s;
+			break;
+		}
+		if (oldest == NULL || s->window_start < oldest->window_start)
+			oldest = s;
+	}
+	if (slot == NULL) {		/* full: the stalest neighbour goes */
+		slot = oldest;
+		if (slot->suppressed > 0)
+			api_deny_emit(call->app, slot, slot->suppressed);
+		slot->peer[0] = '\0';
+	}
+	if (slot->peer[0] != '\0' &&
+	    now - slot->window_start < API_DENY_WINDOW_S) {
+		slot->suppressed++;
+		return;
+	}
+	snprintf(slot->peer, sizeof(slot->peer), "%s", peer);
+	slot->status = status;
+	snprintf(slot->route, sizeof(slot->route), "%s", call->route->name);
+	snprintf(slot->method, sizeof(slot->method), "%s",
+	    http_request_method(req));
+	snprintf(slot->actor, sizeof(slot->actor), "%s", call->who.name);
+	snprintf(slot->role, sizeof(slot->role), "%s", call->who.name[0] ?
+	    role_name(call->who.role) : "");
+	api_deny_emit(call->app, slot, 1 + slot->suppressed);
+	slot->window_start = now;
+	slot->suppressed = 0;
+}
+
+static void
+api_deny_flush(evutil_socket_t fd, short what, void *arg)
+{
+	time_t now = time(NULL);
+	size_t i;
+
+	(void)fd;
+	(void)what;
+	for (i = 0; i < API_DENY_SLOTS; i++) {
+		struct api_deny_slot *s = &api_deny_slots[i];
+		if (s->peer[0] && s->suppressed > 0 &&
+		    now - s->window_start >= API_DENY_WINDOW_S) {
+			api_deny_emit(arg, s, s->suppressed);
+			s->window_start = now;
+			s->suppressed = 0;
+		}
+	}
+}
+
+void
+api_start(struct app *app)
+{
+	struct timeval tv = { 10, 0 };
+
+	api_deny_timer = event_new(app->base, -1, EV_PERSIST, api_deny_flush,
+	    app);
+	event_add(api_deny_timer, &tv);
+}
+
+void
+api_stop(struct app *app)
+{
+	if (api_deny_timer == NULL)
+		return;
+	event_free(api_deny_timer);
+	api_deny_timer = NULL;
+	/* What the flood limiter still holds is recorded before exit. */
+	for (size_t i = 0; i < API_DENY_SLOTS; i++)
+		if (api_deny_slots[i].peer[0] && api_deny_slots[i].suppressed)
+			api_deny_emit(app, &api_deny_slots[i],
+			    api_deny_slots[i].suppressed);
+	memset(api_deny_slots, 0, sizeof(api_deny_slots));
+}
+
 /* ---- the life of a call -------------------------------------------------- */
 
 static void
@@ -500,7 +681,7 @@ api_work(struct db *db, void *arg)
 	call->route->work(call, db);
 }
 
-static void
+void
 api_finish(struct http_request *req, void *arg)
 {
 	struct api_call *call = arg;
@@ -513,8 +694,10 @@ api_finish(struct http_request *req, void *arg)
 static void
 api_start_work(struct http_request *req, struct api_call *call)
 {
-	if (http_run(req, call->app->requests, api_work, api_finish, call) ==
-	    -1) {
+	struct workers *pool = call->route->pool == API_POOL_JOBS ?
+	    call->app->jobs : call->app->requests;
+
+	if (http_run(req, pool, api_work, api_finish, call) == -1) {
 		call->retry_after = strdup("1");
 		api_send_error(req, call, 503, "BUSY",
 		    "the server is busy; try again shortly");
@@ -623,6 +806,8 @@ api_auth_done(struct http_request *req, void *arg)
 	if (call->who.name[0])
 		http_request_set_principal(req, call->who.name);
 	if (call->status != 0) {	/* denied, or the database failed */
+		if (call->status == 401 || call->status == 403)
+			api_denied(call, req, call->status);
 		api_send(req, call);
 		api_call_free(call);
 		return;
@@ -663,6 +848,7 @@ api_on_request(struct http_request *req, void *arg)
 	authz = http_request_header(req, "Authorization");
 	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0 ||
 	    authz[7] == '\0') {
+		api_denied(call, req, 401);
 		api_send_error(req, call, 401, "UNAUTHENTICATED",
 		    "this route needs an Authorization: Bearer token");
 		return;

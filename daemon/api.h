@@ -16,6 +16,7 @@
 
 #include "config.h"
 
+struct audit_key;
 struct db;
 struct event_base;
 struct http_request;
@@ -40,6 +41,7 @@ struct app {
 	struct workers		*jobs;		/* ingest, disposal, … */
 	struct metrics		*metrics;
 	struct health		*health;
+	struct audit_key	*audit_key;	/* signs checkpoints */
 };
 
 struct principal {
@@ -70,6 +72,7 @@ struct api_call {
 };
 
 enum api_body { API_BODY_NONE, API_BODY_JSON };
+enum api_pool { API_POOL_REQUESTS, API_POOL_JOBS };
 
 struct api_route {
 	const char	*method;
@@ -82,11 +85,21 @@ struct api_route {
 	/* Or, for routes that touch nothing but memory: on the loop. */
 	void		(*on_loop)(struct api_call *call,
 			    struct http_request *req);
+	/* Long work (a walk through a whole table) runs on the job pool, so
+	 * that it never starves the API. */
+	enum api_pool	 pool;
 };
 
 /* The table of routes lives in api.c; route files export their rows. */
+void	api_start(struct app *app);	/* timers of the API layer */
+void	api_stop(struct app *app);	/* before the pools stop */
 void	api_on_request(struct http_request *req, void *arg);
 void	api_on_done(struct http_request *req, void *arg);
+
+/* For routes with a path of their own (streams): sends call's reply to req
+ * when req is not NULL, then frees call; and frees a call. */
+void	api_finish(struct http_request *req, void *call);
+void	api_call_free(struct api_call *call);
 
 /* Replies (on the worker, into the call). */
 void	api_error(struct api_call *call, int status, const char *code,
@@ -95,6 +108,11 @@ void	api_db_error(struct api_call *call, struct db *db);
 void	api_reply(struct api_call *call, int status, json_t *reply);
 /* The error body {"error":{"code","message"}}; the caller owns it. */
 json_t	*api_error_body(const char *code, const char *message);
+
+/* Records an act by the caller's principal in db's transaction (or alone
+ * when there is none).  0, or -1 (the reply is then set to 503). */
+int	api_audit(struct api_call *call, struct db *db, const char *action,
+	    const char *object_type, const char *object_id, json_t *details);
 
 /* The JSON body as an object; on failure answers 400/415 and returns NULL. */
 json_t	*api_body_object(struct api_call *call);
@@ -121,5 +139,6 @@ int		 role_parse(const char *s, enum role *out);
 extern const struct api_route route_health_rows[];
 void	route_health_init(void);
 extern const struct api_route route_tokens_rows[];
+extern const struct api_route route_audit_rows[];
 
 #endif

@@ -56,6 +56,13 @@ static const struct config_key config_keys[] = {
 	    0, 0, ""),
 	KEY("database", "migrations_dir", CONFIG_STR, db_migrations_dir,
 	    0, 0, "sql"),
+	KEY("audit", "key_file", CONFIG_STR, audit_key_file, 0, 0,
+	    "var/keys/audit-ed25519.pem"),
+	KEY("audit", "checkpoint_events", CONFIG_INT, audit_checkpoint_events,
+	    1, 100000000LL, "1000"),
+	KEY("audit", "checkpoint_minutes", CONFIG_INT,
+	    audit_checkpoint_minutes, 1, 1440, "10"),
+	KEY("audit", "syslog", CONFIG_BOOL, audit_syslog, 0, 1, "false"),
 	KEY("log", "file", CONFIG_STR, log_file, 0, 0, ""),
 	KEY("log", "requests", CONFIG_BOOL, log_requests, 0, 1, "true"),
 	KEY("limits", "queue", CONFIG_INT, limits_queue, 1, 10000000, "1000"),
@@ -122,7 +129,9 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 			    k->section, k->name, value, k->min, k->max);
 			return -1;
 		}
-		if (k->offset == offsetof(struct config, max_json_bytes))
+		if (k->offset == offsetof(struct config, max_json_bytes) ||
+		    k->offset == offsetof(struct config,
+		    audit_checkpoint_events))
 			*(long long *)field = n;
 		else
 			*(int *)field = (int)n;

@@ -28,6 +28,11 @@ struct config {
 	char	*db_conninfo;		/* "" = the private cluster under var/ */
 	char	*db_owner_conninfo;
 	char	*db_migrations_dir;
+	/* [audit] */
+	char	*audit_key_file;
+	long long audit_checkpoint_events;
+	int	 audit_checkpoint_minutes;
+	bool	 audit_syslog;
 	/* [log] */
 	char	*log_file;		/* "" = stderr */
 	bool	 log_requests;

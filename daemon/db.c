@@ -12,15 +12,19 @@
 #include "db.h"
 
 struct db {
-	char	*conninfo;
-	PGconn	*conn;
-	char	 error[512];
-	char	 sqlstate[6];
+	char		*conninfo;
+	PGconn		*conn;
+	char		 error[512];
+	char		 sqlstate[6];
+	struct db_hook	 hook;
+	bool		 has_hook;
 };
 
 struct db_result {
 	PGresult *res;
 };
+
+static void	db_drop_hook(struct db *db);
 
 static void
 db_set_error(struct db *db, const char *what, const PGresult *res)
@@ -57,6 +61,7 @@ db_free(struct db *db)
 {
 	if (db == NULL)
 		return;
+	db_drop_hook(db);
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->conninfo);
@@ -163,13 +168,60 @@ db_exec_script(struct db *db, const char *sql)
 int
 db_begin(struct db *db)
 {
+	db_drop_hook(db);	/* nothing of an abandoned transaction stays */
 	return db_query(db, NULL, "BEGIN", 0, NULL);
+}
+
+static void
+db_drop_hook(struct db *db)
+{
+	struct db_hook hook = db->hook;
+
+	if (!db->has_hook)
+		return;
+	db->has_hook = false;
+	memset(&db->hook, 0, sizeof(db->hook));
+	if (hook.discard)
+		hook.discard(hook.arg);
 }
 
 int
 db_commit(struct db *db)
 {
-	return db_query(db, NULL, "COMMIT", 0, NULL);
+	int rc;
+
+	if (db->has_hook && db->hook.before_commit &&
+	    db->hook.before_commit(db, db->hook.arg) == -1) {
+		db_rollback(db);
+		return -1;
+	}
+	rc = db_query(db, NULL, "COMMIT", 0, NULL);
+	if (rc == 0 && db->has_hook && db->hook.after_commit)
+		db->hook.after_commit(db->hook.arg);
+	db_drop_hook(db);
+	return rc;
+}
+
+bool
+db_in_transaction(const struct db *db)
+{
+	return db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+}
+
+void
+db_set_hook(struct db *db, const struct db_hook *hook)
+{
+	db_drop_hook(db);
+	db->hook = *hook;
+	db->has_hook = true;
+}
+
+void *
+db_hook_arg(const struct db *db, const struct db_hook *hook)
+{
+	if (!db->has_hook || db->hook.before_commit != hook->before_commit)
+		return NULL;
+	return db->hook.arg;
 }
 
 void
@@ -182,6 +234,7 @@ db_rollback(struct db *db)
 	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		(void)db_query(db, NULL, "ROLLBACK", 0, NULL);
 	memcpy(db->error, saved, sizeof(saved));
+	db_drop_hook(db);
 }
 
 int

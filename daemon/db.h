@@ -28,8 +28,24 @@ int		 db_query(struct db *db, struct db_result **out,
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);
+/* Runs the connection's before-commit hook (the audit trail chains the
+ * transaction's events there, as the last statement), then COMMIT. */
 int		 db_commit(struct db *db);
 void		 db_rollback(struct db *db);
+bool		 db_in_transaction(const struct db *db);
+
+/* One hook per transaction: before_commit runs right before COMMIT (a
+ * failure rolls back), after_commit once COMMIT succeeded, discard after
+ * commit or rollback.  arg is the hook owner's; db_hook_arg() finds it
+ * again, or NULL. */
+struct db_hook {
+	int	(*before_commit)(struct db *db, void *arg);
+	void	(*after_commit)(void *arg);
+	void	(*discard)(void *arg);
+	void	 *arg;
+};
+void		 db_set_hook(struct db *db, const struct db_hook *hook);
+void		*db_hook_arg(const struct db *db, const struct db_hook *hook);
 
 int		 db_rows(const struct db_result *r);
 const char	*db_value(const struct db_result *r, int row, int col);

@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "audit.h"
 #include "config.h"
 #include "db.h"
 #include "health.h"
@@ -36,6 +39,8 @@ usage(void)
 	    "       sailo [--config FILE] db migrate\n"
 	    "       sailo [--config FILE] token create --role ROLE --name NAME "
 	    "[--clearance VALUE]...\n"
+	    "       sailo [--config FILE] audit keygen\n"
+	    "       sailo [--config FILE] audit verify\n"
 	    "       sailo version\n"
 	    "roles: integration, records_manager, auditor, admin\n");
 	exit(2);
@@ -47,7 +52,45 @@ struct serve {
 	struct app		 app;
 	struct http_server	*http;
 	struct event		*sigterm, *sigint, *sighup;
+	struct event		*checkpoint_timer;
+	bool			 checkpoint_running;
 };
+
+/* ---- audit checkpoints, on a job worker ------------------------------- */
+
+static void
+serve_checkpoint_work(struct db *db, void *arg)
+{
+	struct serve *sv = arg;
+	const struct config *cfg = sv->app.cfg;
+	bool made;
+
+	if (audit_checkpoint(db, sv->app.audit_key,
+	    cfg->audit_checkpoint_events, cfg->audit_checkpoint_minutes,
+	    &made) == -1)
+		log_warn("audit checkpoint failed: %s", db_error(db));
+}
+
+static void
+serve_checkpoint_done(void *arg)
+{
+	struct serve *sv = arg;
+
+	sv->checkpoint_running = false;
+}
+
+static void
+serve_checkpoint_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	if (sv->checkpoint_running)
+		return;
+	sv->checkpoint_running = workers_submit(sv->app.jobs,
+	    serve_checkpoint_work, serve_checkpoint_done, sv) == 0;
+}
 
 static void
 serve_drained(void *arg)
@@ -118,6 +161,15 @@ serve(const struct config *cfg)
 		goto out;
 	}
 	route_health_init();
+	if ((sv.app.audit_key = audit_key_load(cfg->audit_key_file, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "sailo: %s (run `sailo audit keygen` once)\n",
+		    err);
+		goto out;
+	}
+	openlog("sailo", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
+	audit_set_syslog(cfg->audit_syslog);
+	api_start(&sv.app);
 
 	limits.header_timeout_ms = cfg->header_timeout_ms;
 	limits.idle_timeout_ms = cfg->idle_timeout_ms;
@@ -142,6 +194,13 @@ serve(const struct config *cfg)
 	evsignal_add(sv.sigterm, NULL);
 	evsignal_add(sv.sigint, NULL);
 	evsignal_add(sv.sighup, NULL);
+	{
+		struct timeval tick = { 2, 0 };
+
+		sv.checkpoint_timer = event_new(sv.app.base, -1, EV_PERSIST,
+		    serve_checkpoint_tick, &sv);
+		event_add(sv.checkpoint_timer, &tick);
+	}
 	log_info("sailo %s listening on %s (port %d), %d request and %d job "
 	    "workers", SAILO_VERSION, cfg->listen, http_server_port(sv.http),
 	    workers_threads(sv.app.requests), workers_threads(sv.app.jobs));
@@ -151,7 +210,12 @@ serve(const struct config *cfg)
 	log_info("stopping workers");
 	rc = 0;
 out:
-	/* Pools first: their last done callbacks still see live objects. */
+	if (sv.checkpoint_timer)
+		event_free(sv.checkpoint_timer);
+	/* What the API layer still holds (denial counts) is queued first;
+	 * then the pools, whose last done callbacks still see live objects. */
+	if (sv.app.requests)
+		api_stop(&sv.app);
 	if (sv.app.requests)
 		workers_stop(sv.app.requests);
 	if (sv.app.jobs)
@@ -161,6 +225,7 @@ out:
 	workers_free(sv.app.jobs);
 	health_stop(sv.app.health);
 	metrics_free(sv.app.metrics);
+	audit_key_free(sv.app.audit_key);
 	if (sv.sigterm)
 		event_free(sv.sigterm);
 	if (sv.sigint)
@@ -214,8 +279,8 @@ token_command(const struct config *cfg, int argc, char **argv)
 	if ((conninfo = config_conninfo(cfg, false)) == NULL ||
 	    (db = db_new(conninfo)) == NULL)
 		goto out;
-	if (token_create(db, name, role, clearance, &made, err, sizeof(err),
-	    &is_db_error) == -1) {
+	if (token_create(db, "cli", NULL, name, role, clearance, &made, err,
+	    sizeof(err), &is_db_error) == -1) {
 		fprintf(stderr, "sailo: token create: %s\n", err);
 		rc = is_db_error ? 1 : 2;
 		goto out;
@@ -227,6 +292,68 @@ token_command(const struct config *cfg, int argc, char **argv)
 	rc = 0;
 out:
 	json_decref(clearance);
+	db_free(db);
+	free(conninfo);
+	return rc;
+}
+
+/* ---- audit keygen | verify ------------------------------------------------ */
+
+static int
+audit_command(const struct config *cfg, int argc, char **argv)
+{
+	struct audit_verdict v;
+	struct audit_key *key = NULL;
+	struct db *db = NULL;
+	char err[512], dir[4096], *slash, *conninfo = NULL, *text;
+	json_t *j;
+	int rc = 2;
+
+	if (argc == 1 && strcmp(argv[0], "keygen") == 0) {
+		snprintf(dir, sizeof(dir), "%s", cfg->audit_key_file);
+		if ((slash = strrchr(dir, '/')) != NULL) {
+			*slash = '\0';
+			if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+				fprintf(stderr, "sailo: %s: %s\n", dir,
+				    strerror(errno));
+				return 1;
+			}
+		}
+		switch (audit_key_create(cfg->audit_key_file, err,
+		    sizeof(err))) {
+		case 1:
+			printf("created the audit key %s\n",
+			    cfg->audit_key_file);
+			return 0;
+		case 0:
+			return 0;
+		default:
+			fprintf(stderr, "sailo: audit keygen: %s\n", err);
+			return 1;
+		}
+	}
+	if (argc != 1 || strcmp(argv[0], "verify") != 0)
+		usage();
+	if ((key = audit_key_load(cfg->audit_key_file, err, sizeof(err))) ==
+	    NULL)
+		fprintf(stderr, "sailo: %s: checkpoints are not checked\n",
+		    err);
+	if ((conninfo = config_conninfo(cfg, false)) == NULL ||
+	    (db = db_new(conninfo)) == NULL)
+		goto out;
+	if (audit_verify(db, key, &v) == -1) {
+		fprintf(stderr, "sailo: audit verify: %s\n", db_error(db));
+		rc = 1;
+		goto out;
+	}
+	j = audit_verdict_json(&v);
+	text = json_dumps(j, JSON_COMPACT);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(j);
+	rc = v.ok ? 0 : 1;
+out:
+	audit_key_free(key);
 	db_free(db);
 	free(conninfo);
 	return rc;
@@ -268,7 +395,9 @@ main(int argc, char **argv)
 		if (rc)
 			fprintf(stderr, "sailo: db migrate: %s\n", err);
 		free(owner);
-	} else if (strcmp(argv[i], "token") == 0)
+	} else if (strcmp(argv[i], "audit") == 0)
+		rc = audit_command(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "token") == 0)
 		rc = token_command(&cfg, argc - i - 1, argv + i + 1);
 	else
 		usage();

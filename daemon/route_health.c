@@ -91,8 +91,8 @@ route_health_init(void)
 
 const struct api_route route_health_rows[] = {
 	{ "GET", "/healthz", "healthz", 0, API_BODY_NONE, NULL,
-	    route_healthz },
+	    route_healthz, API_POOL_REQUESTS },
 	{ "GET", "/metrics", "metrics", 0, API_BODY_NONE, NULL,
-	    route_metrics },
-	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL },
+	    route_metrics, API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
 };

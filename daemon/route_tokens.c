@@ -60,8 +60,8 @@ route_tokens_create(struct api_call *call, struct db *db)
 		    "records_manager, auditor, admin is required");
 		goto out;
 	}
-	if (token_create(db, name, role, clearance, &made, err, sizeof(err),
-	    &is_db_error) == -1) {
+	if (token_create(db, call->who.name, role_name(call->who.role), name,
+	    role, clearance, &made, err, sizeof(err), &is_db_error) == -1) {
 		if (is_db_error)
 			api_db_error(call, db);
 		else
@@ -143,10 +143,14 @@ route_tokens_revoke(struct api_call *call, struct db *db)
 		    call->params[0]);
 		return;
 	}
-	if (db_query(db, &r, "WITH t AS (UPDATE tokens SET revoked_at = "
+	if (db_begin(db) == -1 ||
+	    db_query(db, &r, "WITH t AS (UPDATE tokens SET revoked_at = "
 	    "COALESCE(revoked_at, now()) WHERE id = $1 RETURNING *) "
 	    "SELECT " TOKEN_COLUMNS " FROM t "
-	    "JOIN principals p ON p.id = t.principal_id", 1, params) == -1) {
+	    "JOIN principals p ON p.id = t.principal_id", 1, params) == -1 ||
+	    (db_rows(r) == 1 && api_audit(call, db, "token.revoke", "token",
+	    call->params[0], NULL) == -1) || db_commit(db) == -1) {
+		db_rollback(db);
 		api_db_error(call, db);
 		goto out;
 	}
@@ -161,10 +165,10 @@ out:
 
 const struct api_route route_tokens_rows[] = {
 	{ "POST", "/v1/tokens", "tokens.create", ROLE_ADMIN, API_BODY_JSON,
-	    route_tokens_create, NULL },
+	    route_tokens_create, NULL, API_POOL_REQUESTS },
 	{ "GET", "/v1/tokens", "tokens.list", ROLE_ADMIN, API_BODY_NONE,
-	    route_tokens_list, NULL },
+	    route_tokens_list, NULL, API_POOL_REQUESTS },
 	{ "DELETE", "/v1/tokens/{id}", "tokens.revoke", ROLE_ADMIN,
-	    API_BODY_NONE, route_tokens_revoke, NULL },
-	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL },
+	    API_BODY_NONE, route_tokens_revoke, NULL, API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
 };

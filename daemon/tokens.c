@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "db.h"
 #include "tokens.h"
 
@@ -85,10 +86,14 @@ bad:
 }
 
 int
-token_create(struct db *db, const char *name, enum role role,
-    const json_t *clearance, struct token_created *out, char *err,
-    size_t errlen, int *is_db_error)
+token_create(struct db *db, const char *actor, const char *actor_role,
+    const char *name, enum role role, const json_t *clearance,
+    struct token_created *out, char *err, size_t errlen, int *is_db_error)
 {
+	struct audit_event ev = {
+		.actor = actor, .role = actor_role, .outcome = AUDIT_SUCCESS,
+	};
+	json_t *details = NULL;
 	struct db_result *r = NULL;
 	char hash[65], *clear_json = NULL;
 	const char *params[4];
@@ -132,6 +137,24 @@ token_create(struct db *db, const char *name, enum role role,
 	    params) == -1)
 		goto dberr;
 	snprintf(out->id, sizeof(out->id), "%s", db_value(r, 0, 0));
+	details = json_pack("{s:s,s:s}", "principal_id", out->principal_id,
+	    "role", role_name(role));
+	ev.action = "token.create";
+	ev.object_type = "token";
+	ev.object_id = out->id;
+	ev.details = details;
+	if (audit_record(db, &ev) == -1)
+		goto dberr;
+	if (clearance) {
+		json_decref(details);
+		details = json_pack("{s:O}", "clearance", clearance);
+		ev.action = "principal.clearance";
+		ev.object_type = "principal";
+		ev.object_id = out->principal_id;
+		ev.details = details;
+		if (audit_record(db, &ev) == -1)
+			goto dberr;
+	}
 	if (db_commit(db) == -1)
 		goto dberr;
 	rc = 0;
@@ -142,6 +165,7 @@ dberr:
 	db_rollback(db);
 	OPENSSL_cleanse(out->token, sizeof(out->token));
 out:
+	json_decref(details);
 	free(clear_json);
 	db_result_free(r);
 	return rc;

@@ -29,9 +29,12 @@ void	token_hash(const char *token, char out[65]);
 int	token_check_clearance(const json_t *clearance, char *err, size_t len);
 /* Makes a token for principal name with role, creating the principal if
  * new; a clearance (not NULL) replaces the principal's list.  Runs its own
- * transaction.  0, or -1 with a message in err (the db's on SQL errors:
- * *is_db_error is set then). */
-int	token_create(struct db *db, const char *name, enum role role,
+ * transaction, which records the acts (token.create, and
+ * principal.clearance when a clearance is given) by actor/actor_role.
+ * 0, or -1 with a message in err (the db's on SQL errors: *is_db_error is
+ * set then). */
+int	token_create(struct db *db, const char *actor, const char *actor_role,
+	    const char *name, enum role role,
 	    const json_t *clearance, struct token_created *out, char *err,
 	    size_t errlen, int *is_db_error);
 

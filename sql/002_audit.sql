@@ -1,0 +1,111 @@
+-- 002_audit: the audit trail.  Append-only and hash-chained:
+--   hash = SHA-256(prev_hash || RFC 8785 canonical JSON of the event)
+-- where the event is {action, actor, at, details, object_id, object_type,
+-- outcome, role, seq} and the first prev_hash is 32 zero bytes.  The chain
+-- head is one row, locked by audit_chain() as the last statement before a
+-- transaction commits, so no transaction holds it longer than its commit.
+
+CREATE TABLE audit_events (
+	seq		bigint PRIMARY KEY CHECK (seq > 0),
+	at		timestamptz NOT NULL,
+	actor		text NOT NULL,
+	role		text,
+	action		text NOT NULL,
+	object_type	text,
+	object_id	text,
+	outcome		text NOT NULL
+			CHECK (outcome IN ('success', 'denied', 'failure')),
+	details		jsonb NOT NULL,
+	prev_hash	bytea NOT NULL CHECK (length(prev_hash) = 32),
+	hash		bytea NOT NULL CHECK (length(hash) = 32)
+);
+CREATE INDEX audit_events_at ON audit_events (at, seq);
+CREATE INDEX audit_events_actor ON audit_events (actor, seq);
+CREATE INDEX audit_events_action ON audit_events (action, seq);
+CREATE INDEX audit_events_object ON audit_events (object_type, object_id, seq);
+
+-- Free text that must be kept beside an event (a search query): the chain
+-- covers its SHA-256 (in details); the text itself can be purged when the
+-- log's own retention ends without breaking the chain.
+CREATE TABLE audit_texts (
+	seq		bigint NOT NULL REFERENCES audit_events (seq),
+	name		text NOT NULL,
+	text		text NOT NULL,
+	PRIMARY KEY (seq, name)
+);
+
+CREATE TABLE audit_head (
+	id		int PRIMARY KEY CHECK (id = 1),
+	seq		bigint NOT NULL,
+	hash		bytea NOT NULL
+);
+INSERT INTO audit_head VALUES (1, 0, '\x0000000000000000000000000000000000000000000000000000000000000000');
+
+-- Signed checkpoints of the head (Ed25519 over the canonical JSON
+-- {"at","hash","key_id","seq"}); copies also go to syslog.
+CREATE TABLE audit_checkpoints (
+	seq		bigint PRIMARY KEY,
+	hash		bytea NOT NULL,
+	at		timestamptz NOT NULL,
+	key_id		text NOT NULL,
+	public_key	bytea NOT NULL,
+	signature	bytea NOT NULL
+);
+
+CREATE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'the audit trail is append-only: % on % refused',
+	    TG_OP, TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER audit_events_append_only
+	BEFORE UPDATE OR DELETE ON audit_events
+	FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER audit_events_no_truncate
+	BEFORE TRUNCATE ON audit_events
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER audit_checkpoints_append_only
+	BEFORE UPDATE OR DELETE ON audit_checkpoints
+	FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER audit_checkpoints_no_truncate
+	BEFORE TRUNCATE ON audit_checkpoints
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+
+-- Chains a transaction's events.  Each element of events carries the
+-- canonical JSON split around the two values only known here: a (the text
+-- before the "at" value), b (between "at" and "seq"), and the columns.
+-- The time is the database's clock at chaining, so times never go
+-- backwards along the chain.
+CREATE FUNCTION audit_chain(events jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	e	jsonb;
+	s	bigint;
+	prev	bytea;
+	h	bytea;
+	t	timestamptz := clock_timestamp();
+	t_text	text := to_char(t AT TIME ZONE 'UTC',
+			    'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+BEGIN
+	SELECT seq, hash INTO s, prev FROM audit_head WHERE id = 1 FOR UPDATE;
+	FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
+		s := s + 1;
+		h := sha256(prev || convert_to((e->>'a') || '"' || t_text ||
+		    '"' || (e->>'b') || s::text || '}', 'UTF8'));
+		INSERT INTO audit_events (seq, at, actor, role, action,
+		    object_type, object_id, outcome, details, prev_hash, hash)
+		VALUES (s, t, e->>'actor', e->>'role', e->>'action',
+		    e->>'object_type', e->>'object_id', e->>'outcome',
+		    e->'details', prev, h);
+		IF e ? 'texts' THEN
+			INSERT INTO audit_texts (seq, name, text)
+			SELECT s, key, value FROM jsonb_each_text(e->'texts');
+		END IF;
+		prev := h;
+	END LOOP;
+	UPDATE audit_head SET seq = s, hash = prev WHERE id = 1;
+	RETURN s;
+END $$;
+
+GRANT SELECT, INSERT ON audit_events, audit_texts, audit_checkpoints
+	TO sailo_app;
+GRANT SELECT, UPDATE ON audit_head TO sailo_app;
