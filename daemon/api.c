@@ -77,6 +77,48 @@ hexval(int c)
 	return -1;
 }
 
+/* Digits at s[0..n). */
+static bool
+api_digits(const char *s, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+bool
+api_is_rfc3339(const char *s)
+{
+	size_t n = strlen(s);
+
+	/* YYYY-MM-DD */
+	if (n < 10 || !api_digits(s, 4) || s[4] != '-' ||
+	    !api_digits(s + 5, 2) || s[7] != '-' || !api_digits(s + 8, 2))
+		return false;
+	if (n == 10)
+		return true;
+	/* THH:MM:SS[.frac](Z|+HH:MM|-HH:MM) */
+	if (n < 20 || (s[10] != 'T' && s[10] != 't') ||
+	    !api_digits(s + 11, 2) || s[13] != ':' || !api_digits(s + 14, 2) ||
+	    s[16] != ':' || !api_digits(s + 17, 2))
+		return false;
+	s += 19;
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0')
+		return true;
+	return (s[0] == '+' || s[0] == '-') && api_digits(s + 1, 2) &&
+	    s[3] == ':' && api_digits(s + 4, 2) && s[6] == '\0';
+}
+
 bool
 api_is_uuid(const char *s)
 {
@@ -741,7 +783,7 @@ api_admitted(struct http_request *req, struct api_call *call)
 		}
 		http_request_read_body(req, HTTP_BODY_GATHER,
 		    (uint64_t)call->app->cfg->max_json_bytes, NULL,
-		    api_body_done, call);
+		    api_body_done, (http_abort_fn)api_call_free, call);
 		return;
 	}
 	api_start_work(req, call);

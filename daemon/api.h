@@ -126,6 +126,9 @@ char	*api_cursor_encode(const char *plain);	/* malloc'd */
 char	*api_cursor_decode(const char *cursor);	/* malloc'd or NULL */
 json_t	*api_list(json_t *items, const char *next_plain);
 
+/* True for an RFC 3339 time (2026-11-23T12:00:00Z, with an offset or a
+ * fraction) or a calendar date (2026-11-23). */
+bool	 api_is_rfc3339(const char *s);
 /* True when s is a UUID in its canonical text form. */
 bool	 api_is_uuid(const char *s);
 /* RFC 3339 UTC text of a timestamptz column, for SELECT lists. */

@@ -34,6 +34,8 @@ static const struct config_key config_keys[] = {
 	KEY("server", "listen", CONFIG_STR, listen, 0, 0, "127.0.0.1:8480"),
 	KEY("server", "header_timeout_ms", CONFIG_INT, header_timeout_ms,
 	    100, 3600000, "10000"),
+	KEY("server", "reply_timeout_ms", CONFIG_INT, reply_timeout_ms,
+	    1000, 86400000, "300000"),
 	KEY("server", "idle_timeout_ms", CONFIG_INT, idle_timeout_ms,
 	    100, 3600000, "60000"),
 	KEY("server", "body_timeout_ms", CONFIG_INT, body_timeout_ms,

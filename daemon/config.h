@@ -13,6 +13,7 @@ struct config {
 	/* [server] */
 	char	*listen;		/* host:port */
 	int	 header_timeout_ms;
+	int	 reply_timeout_ms;
 	int	 idle_timeout_ms;
 	int	 body_timeout_ms;
 	int	 max_header_bytes;

@@ -76,6 +76,8 @@ struct http_request {
 	bool			 expects_continue;
 	bool			 keep_alive;
 	bool			 is_head;
+	bool			 is_http10;
+	bool			 is_reported;	/* on_done has run */
 
 	/* body */
 	bool			 body_taken;
@@ -86,6 +88,8 @@ struct http_request {
 	uint64_t		 body_bytes;
 	http_body_fn		 on_body;
 	http_complete_fn	 on_complete;
+	http_abort_fn		 on_abort;
+	bool			 is_complete_called;
 	void			*body_ctx;
 	struct evbuffer		*body;
 
@@ -119,6 +123,7 @@ struct http_conn {
 	struct http_request	*req;
 	int			 refs;
 	bool			 closed;
+	bool			 saw_eof;	/* the client sends no more */
 	bool			 processing;
 	bool			 process_again;
 	char			 peer[64];
@@ -147,6 +152,9 @@ static void	conn_unref(struct http_conn *c);
 static void	conn_write_cb(struct bufferevent *bev, void *arg);
 static void	conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void	server_check_drained(struct http_server *s);
+static void	request_report(struct http_request *req, int status);
+static void	conn_read_timeout(struct http_conn *c, bool on);
+static void	conn_arm_reply_deadline(struct http_conn *c);
 
 const char *
 http_status_text(int status)
@@ -252,6 +260,15 @@ request_detach(struct http_request *req)
 		req->src.cancel(req->src.ctx);
 		req->src.cancel = NULL;
 	}
+	/* A body that will never be complete: its context goes back. */
+	if (req->body_taken && !req->is_complete_called && req->on_abort) {
+		req->is_complete_called = true;
+		req->on_abort(req->body_ctx);
+	}
+	/* A request cut short is still counted and logged (499: the client
+	 * or a timeout ended it before its reply was out). */
+	if (req->method[0] && !req->is_reported)
+		request_report(req, req->finished ? req->status : 499);
 	req->conn = NULL;
 	request_unref(req);
 }
@@ -485,7 +502,11 @@ on_headers_complete(http_parser *p)
 		req->query = q + 1;
 	}
 	req->path = req->url;
+	req->is_http10 = p->http_major == 1 && p->http_minor == 0;
 	req->is_chunked = (p->flags & F_CHUNKED) != 0;
+	if (!req->is_chunked && (p->flags & F_CONTENTLENGTH) &&
+	    p->content_length > INT64_MAX)
+		return -1;		/* 400: no body is that large */
 	req->content_length = req->is_chunked ? -1 :
 	    ((p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : 0);
 	expect = http_request_header(req, "Expect");
@@ -499,6 +520,8 @@ on_headers_complete(http_parser *p)
 	if (http_request_has_body(req)) {
 		c->state = CONN_ADMIT;
 		http_parser_pause(p, 1);
+		conn_read_timeout(c, false);
+		conn_arm_reply_deadline(c);
 	}
 	return 0;
 }
@@ -532,6 +555,8 @@ on_message_complete(http_parser *p)
 	req->keep_alive = http_should_keep_alive(p) != 0;
 	c->state = req->body_taken ? CONN_HANDLE : CONN_ADMIT;
 	http_parser_pause(p, 1);
+	conn_read_timeout(c, false);
+	conn_arm_reply_deadline(c);
 	return 0;
 }
 
@@ -566,10 +591,16 @@ reply_start(struct http_request *req, int status, const char *content_type,
 	if (content_type)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n",
 		    content_type);
+	if (length < 0 && req->is_http10) {
+		/* HTTP/1.0 knows no chunks: the end of the body is the end
+		 * of the connection. */
+		req->close_after = true;
+		req->chunked_out = false;
+	}
 	if (length >= 0)
 		evbuffer_add_printf(out, "Content-Length: %lld\r\n",
 		    (long long)length);
-	else
+	else if (!req->is_http10)
 		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n");
 	if (req->close_after)
 		evbuffer_add_printf(out, "Connection: close\r\n");
@@ -644,9 +675,11 @@ http_stream_write(struct http_request *req, const void *data, size_t len)
 	    req->is_head)
 		return;
 	out = bufferevent_get_output(req->conn->bev);
-	evbuffer_add_printf(out, "%zx\r\n", len);
+	if (req->chunked_out)
+		evbuffer_add_printf(out, "%zx\r\n", len);
 	evbuffer_add(out, data, len);
-	evbuffer_add(out, "\r\n", 2);
+	if (req->chunked_out)
+		evbuffer_add(out, "\r\n", 2);
 	req->bytes_out += len;
 }
 
@@ -657,7 +690,7 @@ http_stream_end(struct http_request *req)
 	if (!request_alive(req) || req->stream_ended)
 		return;
 	req->stream_ended = true;
-	if (!req->is_head)
+	if (!req->is_head && req->chunked_out)
 		evbuffer_add(bufferevent_get_output(req->conn->bev),
 		    "0\r\n\r\n", 5);
 	/* The write callback finishes the request once all is flushed. */
@@ -822,17 +855,22 @@ http_run(struct http_request *req, struct workers *pool,
 void
 http_request_read_body(struct http_request *req, enum http_body_mode mode,
     uint64_t max_bytes, http_body_fn on_body, http_complete_fn on_complete,
-    void *ctx)
+    http_abort_fn on_abort, void *ctx)
 {
 	struct http_conn *c = req->conn;
 
-	if (!request_alive(req) || req->body_taken || req->reply != REPLY_NONE)
+	if (!request_alive(req) || req->body_taken ||
+	    req->reply != REPLY_NONE) {
+		if (on_abort)
+			on_abort(ctx);
 		return;
+	}
 	req->body_taken = true;
 	req->body_mode = mode;
 	req->max_body_bytes = max_bytes;
 	req->on_body = on_body;
 	req->on_complete = on_complete;
+	req->on_abort = on_abort;
 	req->body_ctx = ctx;
 	if (req->content_length > 0 && (uint64_t)req->content_length >
 	    max_bytes) {
@@ -842,16 +880,20 @@ http_request_read_body(struct http_request *req, enum http_body_mode mode,
 	}
 	if (req->message_complete) {	/* no body at all */
 		c->state = CONN_HANDLE;
+		req->is_complete_called = true;
 		on_complete(req, ctx);
 		return;
 	}
-	if (req->expects_continue) {
+	if (req->expects_continue && !req->is_http10) {
 		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		req->expects_continue = false;
 	}
 	c->state = CONN_BODY;
+	event_del(c->timer);		/* no reply deadline while the body comes */
+	conn_read_timeout(c, true);
 	http_parser_pause(&c->parser, 0);
-	bufferevent_enable(c->bev, EV_READ);
+	if (!c->saw_eof)
+		bufferevent_enable(c->bev, EV_READ);
 	conn_process(c);
 }
 
@@ -872,7 +914,8 @@ http_request_resume(struct http_request *req)
 	req->body_paused = false;
 	if (req->conn->state == CONN_BODY) {
 		http_parser_pause(&req->conn->parser, 0);
-		bufferevent_enable(req->conn->bev, EV_READ);
+		if (!req->conn->saw_eof)
+			bufferevent_enable(req->conn->bev, EV_READ);
 		conn_process(req->conn);
 	}
 }
@@ -885,6 +928,24 @@ conn_arm_timer(struct http_conn *c, int ms)
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	event_add(c->timer, &tv);
+}
+
+/* The read timeout guards a body in progress and an idle client; while
+ * the handler works, the client owes nothing and must not be timed out. */
+static void
+conn_read_timeout(struct http_conn *c, bool on)
+{
+	int ms = c->server->limits.body_timeout_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	bufferevent_set_timeouts(c->bev, on ? &tv : NULL, &tv);
+}
+
+/* A handler that never answers must not hold the connection forever. */
+static void
+conn_arm_reply_deadline(struct http_conn *c)
+{
+	conn_arm_timer(c, c->server->limits.reply_timeout_ms);
 }
 
 static void
@@ -953,6 +1014,22 @@ conn_linger(struct http_conn *c)
 	conn_arm_timer(c, HTTP_LINGER_MS);
 }
 
+/* Metrics and the request log, once per request. */
+static void
+request_report(struct http_request *req, int status)
+{
+	struct http_server *s;
+
+	if (req->is_reported || req->conn == NULL)
+		return;
+	s = req->conn->server;
+	req->is_reported = true;
+	req->status = status;
+	req->seconds = elapsed_since(&req->started);
+	if (s->handler.on_done)
+		s->handler.on_done(req, s->handler.arg);
+}
+
 /* The reply is out: log it, then either close or wait for the next. */
 static void
 conn_finish_request(struct http_conn *c)
@@ -961,10 +1038,8 @@ conn_finish_request(struct http_conn *c)
 	struct http_request *req = c->req;
 
 	req->finished = true;
-	req->seconds = elapsed_since(&req->started);
-	if (s->handler.on_done)
-		s->handler.on_done(req, s->handler.arg);
-	if (req->close_after || s->draining) {
+	request_report(req, req->status);
+	if (req->close_after || s->draining || c->saw_eof) {
 		if (req->message_complete)
 			conn_close(c);
 		else
@@ -978,6 +1053,7 @@ conn_finish_request(struct http_conn *c)
 	}
 	c->state = CONN_IDLE;
 	conn_arm_timer(c, s->limits.idle_timeout_ms);
+	conn_read_timeout(c, true);
 	http_parser_pause(&c->parser, 0);
 	bufferevent_enable(c->bev, EV_READ);
 	conn_process(c);
@@ -1022,13 +1098,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
-	/* A client may half-close after a whole request: it still wants the
-	 * reply, and gets it before the connection closes. */
+	/* A client may half-close after sending a whole request: it still
+	 * wants the reply.  Keep the connection while a request is under
+	 * way; conn_process closes it if the bytes buffered cannot complete
+	 * the request. */
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    c->state != CONN_LINGER && c->req->message_complete &&
-	    !c->req->finished) {
+	    (c->state == CONN_ADMIT || c->state == CONN_BODY ||
+	    c->state == CONN_HANDLE || c->state == CONN_CLOSING)) {
+		c->saw_eof = true;
 		c->req->close_after = true;
 		bufferevent_disable(bev, EV_READ);
+		if (c->state == CONN_BODY)
+			conn_process(c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -1051,6 +1132,15 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    "the request headers did not arrive in time");
 		if (c->req->reply == REPLY_NONE)
 			conn_close(c);
+		return;
+	}
+	if ((c->state == CONN_ADMIT || c->state == CONN_HANDLE) &&
+	    c->req->reply == REPLY_NONE) {
+		log_warn("%s: %s %s: no reply within %d ms", c->peer,
+		    c->req->method, c->req->path,
+		    c->server->limits.reply_timeout_ms);
+		reply_error(c->req, 503, "REPLY_TIMEOUT",
+		    "the server did not answer in time; try again later");
 		return;
 	}
 	conn_close(c);			/* idle keep-alive connection */
@@ -1109,8 +1199,14 @@ conn_process(struct http_conn *c)
 			if (c->state == CONN_BODY && c->req->body_paused)
 				break;
 			in = bufferevent_get_input(c->bev);
-			if (evbuffer_get_length(in) == 0)
+			if (evbuffer_get_length(in) == 0) {
+				/* The client is done sending, and this body
+				 * can never be complete. */
+				if (c->saw_eof && c->state == CONN_BODY &&
+				    !c->req->body_paused)
+					conn_close(c);
 				break;
+			}
 			if (c->state == CONN_IDLE) {
 				if (s->draining) {
 					conn_close(c);
@@ -1135,8 +1231,10 @@ conn_process(struct http_conn *c)
 			 * handler asked for no more body for now. */
 			if (c->state == CONN_ADMIT)
 				s->handler.on_request(c->req, s->handler.arg);
-			else if (c->state == CONN_HANDLE)
+			else if (c->state == CONN_HANDLE) {
+				c->req->is_complete_called = true;
 				c->req->on_complete(c->req, c->req->body_ctx);
+			}
 		}
 	} while (c->process_again && !c->closed);
 	c->processing = false;
@@ -1243,6 +1341,32 @@ http_server_new(struct event_base *base, const struct http_limits *limits,
 	return s;
 }
 
+static void
+server_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->listener && !s->draining)
+		evconnlistener_enable(s->listener);
+}
+
+/* accept() failed (out of file descriptors): stop accepting for a moment
+ * rather than spin, and say so. */
+static void
+server_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct http_server *s = arg;
+	struct timeval pause = { 0, 200000 };
+
+	log_warn("accept: %s; pausing new connections",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	evconnlistener_disable(l);
+	event_base_once(s->base, -1, EV_TIMEOUT, server_accept_resume, s,
+	    &pause);
+}
+
 int
 http_server_listen(struct http_server *s, const char *addr, char *err,
     size_t errlen)
@@ -1276,6 +1400,7 @@ http_server_listen(struct http_server *s, const char *addr, char *err,
 		    addr, strerror(errno));
 		return -1;
 	}
+	evconnlistener_set_error_cb(s->listener, server_accept_error);
 	return 0;
 }
 

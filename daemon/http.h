@@ -5,8 +5,9 @@
  * loop thread.
  *
  * The life of a request:
- *  1. Headers arrive; the server calls the handler's on_request().  Reading
- *     stops until the handler decides.
+ *  1. Headers arrive; the server calls the handler's on_request().  The
+ *     body is not parsed until the handler decides (the socket is still
+ *     watched, so that a client going away is seen).
  *  2. The handler either replies at once (404, 401 …; the body is never
  *     read, and the connection closes if one was coming) or calls
  *     http_request_read_body() to take the body: gathered into memory up
@@ -33,6 +34,7 @@ struct http_request;
 
 struct http_limits {
 	int		header_timeout_ms;	/* first byte → last header */
+	int		reply_timeout_ms;	/* request whole → reply starts */
 	int		idle_timeout_ms;	/* keep-alive wait */
 	int		body_timeout_ms;	/* no progress, read or write */
 	int		max_header_bytes;
@@ -101,11 +103,15 @@ double		 http_request_seconds(const struct http_request *req);
 
 /* Takes the body: max_bytes caps it (413 before 100-continue when the
  * declared length is over, 413 and close when a chunked body grows past
- * it).  In STREAM mode on_body sees each piece; GATHER collects it. */
+ * it).  In STREAM mode on_body sees each piece; GATHER collects it.
+ * Exactly one of on_complete(req, ctx) and on_abort(ctx) runs: on_abort
+ * (may be NULL) when the body will never be complete (too large, client
+ * gone, timed out), so that ctx is never lost. */
+typedef void	(*http_abort_fn)(void *ctx);
 void		 http_request_read_body(struct http_request *req,
 		    enum http_body_mode mode, uint64_t max_bytes,
 		    http_body_fn on_body, http_complete_fn on_complete,
-		    void *ctx);
+		    http_abort_fn on_abort, void *ctx);
 /* Keeps req's memory valid past its reply or its connection, for a
  * callback that may run late; every http_* call on a request that is no
  * longer alive does nothing.  Pair each hold with a release. */

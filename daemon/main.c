@@ -172,6 +172,7 @@ serve(const struct config *cfg)
 	api_start(&sv.app);
 
 	limits.header_timeout_ms = cfg->header_timeout_ms;
+	limits.reply_timeout_ms = cfg->reply_timeout_ms;
 	limits.idle_timeout_ms = cfg->idle_timeout_ms;
 	limits.body_timeout_ms = cfg->body_timeout_ms;
 	limits.max_header_bytes = cfg->max_header_bytes;

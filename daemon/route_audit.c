@@ -84,6 +84,13 @@ audit_query_parse(struct api_call *call, struct audit_query *q,
 			    audit_filter_names[i]);
 			return -1;
 		}
+	for (i = 0; i < 2; i++)		/* from, to */
+		if (q->filters[i] && !api_is_rfc3339(q->filters[i])) {
+			api_error(call, 400, "BAD_PARAMETER", "%s must be an "
+			    "RFC 3339 time, e.g. 2026-11-23T12:00:00Z",
+			    audit_filter_names[i]);
+			return -1;
+		}
 	q->ascending = default_ascending;
 	if (api_query_param(&v, call->query, "order") != 0) {
 		if (v && strcmp(v, "asc") == 0)

@@ -4,10 +4,10 @@
  * discarded; the reply says how many bytes came.  Built without
  * sanitizers so that its memory figures are the real ones.
  *
- *   httpsink [PORT [MAX_BODY_BYTES]]
+ *   httpsink [PORT [MAX_BODY_BYTES [BODY_TIMEOUT_MS]]]
  *
  * Prints "port N" on stdout once listening.  SIGTERM drains and exits 0.
- * GET /stream?bytes=N answers N bytes as a chunked stream; GET
+ * GET /delay?ms=N answers after N ms (a slow handler); GET /stream?bytes=N answers N bytes as a chunked stream; GET
  * /file?path=P answers file P as a file reply (a test program on
  * loopback, not a production route); POST|PUT any path
  * takes a body; a body over MAX_BODY_BYTES (default unlimited) gets 413 in
@@ -39,7 +39,8 @@ struct sink_stream {
 
 struct sink_slow {
 	struct http_request	*req;
-	bool			 is_paused;
+	bool			 is_paused;	/* a resume is scheduled */
+	bool			 is_aborted;	/* free at that resume */
 	uint64_t		 pauses;
 	uint64_t		 while_paused;	/* pieces that came anyway */
 };
@@ -48,12 +49,27 @@ static void
 sink_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct sink_slow *sl = arg;
+	struct http_request *req = sl->req;
 
 	(void)fd;
 	(void)what;
 	sl->is_paused = false;
-	http_request_resume(sl->req);
-	http_request_release(sl->req);
+	if (sl->is_aborted)
+		free(sl);
+	else
+		http_request_resume(req);
+	http_request_release(req);
+}
+
+static void
+sink_slow_abort(void *ctx)
+{
+	struct sink_slow *sl = ctx;
+
+	if (sl->is_paused)
+		sl->is_aborted = true;	/* the scheduled resume frees it */
+	else
+		free(sl);
 }
 
 /* The slow consumer: every piece makes it stop reading for a moment. */
@@ -66,8 +82,10 @@ sink_slow_body(struct http_request *req, const char *data, size_t len,
 
 	(void)data;
 	(void)len;
-	if (sl->is_paused)
+	if (sl->is_paused) {
 		sl->while_paused++;
+		return 0;
+	}
 	sl->is_paused = true;
 	sl->pauses++;
 	http_request_pause(req);
@@ -89,6 +107,7 @@ sink_slow_complete(struct http_request *req, void *ctx)
 	    (unsigned long long)sl->pauses,
 	    (unsigned long long)sl->while_paused);
 	http_reply(req, 200, "application/json", body, (size_t)n);
+	free(sl);
 }
 
 static int
@@ -131,6 +150,15 @@ sink_pull(struct http_request *req, void *ctx)
 }
 
 static void
+sink_delayed(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	http_reply(arg, 200, "text/plain", "late\n", 5);
+	http_request_release(arg);
+}
+
+static void
 sink_request(struct http_request *req, void *arg)
 {
 	struct http_stream_source src = { sink_pull, free, NULL };
@@ -139,6 +167,16 @@ sink_request(struct http_request *req, void *arg)
 
 	(void)arg;
 	http_request_set_route(req, "sink");
+	if (strcmp(http_request_method(req), "GET") == 0 &&
+	    strcmp(http_request_path(req), "/delay") == 0) {
+		long ms = strncmp(http_request_query(req), "ms=", 3) == 0 ?
+		    strtol(http_request_query(req) + 3, NULL, 10) : 0;
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		http_request_hold(req);
+		event_base_once(base, -1, EV_TIMEOUT, sink_delayed, req, &tv);
+		return;
+	}
 	if (strcmp(http_request_method(req), "GET") == 0 &&
 	    strcmp(http_request_path(req), "/stream") == 0) {
 		if ((st = calloc(1, sizeof(*st))) == NULL)
@@ -172,18 +210,17 @@ sink_request(struct http_request *req, void *arg)
 		return;
 	}
 	if (strcmp(http_request_path(req), "/slow") == 0) {
-		/* Lives as long as the sink: a test program, a few bytes. */
 		struct sink_slow *sl = calloc(1, sizeof(*sl));
 
 		if (sl == NULL)
 			return;
 		sl->req = req;
 		http_request_read_body(req, HTTP_BODY_STREAM, max_body,
-		    sink_slow_body, sink_slow_complete, sl);
+		    sink_slow_body, sink_slow_complete, sink_slow_abort, sl);
 		return;
 	}
 	http_request_read_body(req, HTTP_BODY_STREAM, max_body, sink_body,
-	    sink_complete, NULL);
+	    sink_complete, NULL, NULL);
 }
 
 static void
@@ -206,7 +243,7 @@ int
 main(int argc, char **argv)
 {
 	struct http_limits limits = {
-		.header_timeout_ms = 2000, .idle_timeout_ms = 60000,
+		.header_timeout_ms = 2000, .reply_timeout_ms = 10000, .idle_timeout_ms = 60000,
 		.body_timeout_ms = 10000, .max_header_bytes = 16384,
 		.max_headers = 100, .max_connections = 4096,
 		.shutdown_grace_ms = 5000,
@@ -219,6 +256,8 @@ main(int argc, char **argv)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
 	if (argc > 2)
 		max_body = strtoull(argv[2], NULL, 10);
+	if (argc > 3)
+		limits.body_timeout_ms = atoi(argv[3]);
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	base = event_base_new();

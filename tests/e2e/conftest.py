@@ -32,21 +32,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def database():
+def sailo_env(name):
+    """The environment that points `sailo` at database name."""
+    return dict(os.environ,
+                SAILO_DATABASE_OWNER_CONNINFO=conninfo("sailo_owner", name),
+                SAILO_DATABASE_CONNINFO=conninfo("sailo_app", name))
+
+
+def create_database(prefix="sailo_test_"):
     """A new database owned by sailo_owner, migrated by `sailo db migrate`."""
-    name = "sailo_test_" + uuid.uuid4().hex[:8]
+    name = prefix + uuid.uuid4().hex[:8]
     admin = psycopg2.connect(conninfo("sailo_owner", "sailo"))
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{name}"')
     admin.close()
-    env = dict(os.environ,
-               SAILO_DATABASE_OWNER_CONNINFO=conninfo("sailo_owner", name),
-               SAILO_DATABASE_CONNINFO=conninfo("sailo_app", name))
-    out = subprocess.run([SAILO, "db", "migrate"], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([SAILO, "db", "migrate"], cwd=ROOT,
+                         env=sailo_env(name), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    yield name
+    return name
+
+
+def drop_database(name):
     for _ in range(30):   # the outage test may have restarted the cluster
         try:
             admin = psycopg2.connect(conninfo("sailo_owner", "sailo"))
@@ -56,6 +62,22 @@ def database():
     admin.autocommit = True
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def database():
+    """The session's database: shared by tests that only add to it."""
+    name = create_database()
+    yield name
+    drop_database(name)
+
+
+@pytest.fixture
+def fresh_database():
+    """A database of the test's own (tests that tamper with it)."""
+    name = create_database("sailo_fresh_")
+    yield name
+    drop_database(name)
 
 
 class Sailo:
@@ -145,10 +167,11 @@ def admin(sailo):
     return sailo.token("admin")
 
 
-def start_sink(max_body=None):
-    args = [os.path.join(ROOT, "build", "tests", "httpsink"), "0"]
-    if max_body is not None:
-        args.append(str(max_body))
+def start_sink(max_body=None, body_timeout_ms=None):
+    args = [os.path.join(ROOT, "build", "tests", "httpsink"), "0",
+            str(max_body if max_body is not None else 2 ** 62)]
+    if body_timeout_ms is not None:
+        args.append(str(body_timeout_ms))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE)
     line = proc.stdout.readline().decode()
     assert line.startswith("port "), line
@@ -160,6 +183,15 @@ def sink():
     """tests/httpsink: the HTTP layer behind a handler that discards bodies
     (largest body 1 MiB, header timeout 2 s)."""
     proc, addr = start_sink(1 << 20)
+    yield addr
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+
+
+@pytest.fixture
+def sink_quick_timeout():
+    """The sink with a body timeout of 500 ms."""
+    proc, addr = start_sink(1 << 20, 500)
     yield addr
     proc.terminate()
     assert proc.wait(timeout=10) == 0

@@ -258,3 +258,55 @@ def test_reply_reaches_a_client_that_half_closed(sink):
     status, headers, body, rest = read_response(s)
     assert status == 200 and body == b'{"bytes":2}'
     assert rest == b"" and s.recv(100) == b""   # then the server closes
+
+
+def test_a_slow_handler_is_not_cut_off_by_the_body_timeout(sink_quick_timeout):
+    s = connect(sink_quick_timeout)
+    s.sendall(b"GET /delay?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _, body, _ = read_response(s)     # 3x the body timeout later
+    assert status == 200 and body == b"late\n"
+
+
+def test_half_closed_post_to_an_authenticated_route_gets_its_reply(sailo, admin):
+    body = b'{"name": "half-closer", "role": "auditor"}'
+    s = connect(addr_of(sailo))
+    s.sendall(b"POST /v1/tokens HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer " + admin.encode() + b"\r\n"
+              b"Content-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    s.shutdown(socket.SHUT_WR)                # while auth runs on a worker
+    status, _, reply, _ = read_response(s)
+    assert status == 201 and b"half-closer" in reply
+
+
+def test_http10_gets_an_unframed_stream_and_no_100_continue(sink):
+    s = connect(sink)
+    s.sendall(b"GET /stream?bytes=100000 HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    assert body == b"x" * 100000
+    s = connect(sink)
+    s.sendall(b"POST /up HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    s.settimeout(0.5)
+    try:
+        first = s.recv(100)
+    except socket.timeout:
+        first = b""
+    assert not first.startswith(b"HTTP/1.1 100")
+    s.settimeout(5)
+    s.sendall(b"abc")
+    status, _, body, _ = read_response_buffered(s, first)
+    assert status == 200 and body == b'{"bytes":3}'
+
+
+def test_content_length_beyond_int64_is_400(sink):
+    s = connect(sink)
+    s.sendall(b"POST /up HTTP/1.1\r\nContent-Length: 18446744073709551000\r\n\r\n")
+    status, _, _, _ = read_response(s)
+    assert status == 400
