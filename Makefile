@@ -58,6 +58,10 @@ build/tests/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRC) $(wildcard daemon
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    $(XCFLAGS) -o $@ tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRC) $(LDLIBS)
 
+build/bench/audit_bench: bench/audit_bench.c $(DAEMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@missing=$$(for p in $(DEPS); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
@@ -100,8 +104,9 @@ fuzz: deps build/tests/fuzz_http
 
 test: unit fuzz e2e
 
-bench: db build/tests/httpsink
+bench: db build/tests/httpsink build/bench/audit_bench
 	bench/http_body.sh
+	bench/audit.sh
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c tests/fuzz/*.c

@@ -37,7 +37,9 @@ void	audit_set_syslog(bool on);
 int	audit_record(struct db *db, const struct audit_event *ev);
 
 /* RFC 8785 canonical JSON of v (integers, strings, booleans, null, arrays,
- * objects; reals are refused).  Returns a malloc'd string or NULL. */
+ * objects; reals and keys holding NUL are refused).  Integers are written
+ * as they are: audit details keep them within ±2^53, where that is what
+ * RFC 8785 writes too.  Returns a malloc'd string or NULL. */
 char	*audit_canonical(const json_t *v);
 
 /* Verification, streaming through the table in batches. */

@@ -148,6 +148,77 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 }
 
 int
+db_query_commit(struct db *db, struct db_result **out, const char *sql,
+    int nparams, const char *const *params, const char *after)
+{
+	static const char *const what[] = { "query", "commit", "after commit" };
+	PGresult *res, *first = NULL;
+	int rc = -1, n, want = after ? 3 : 2, ok = 0;
+
+	if (out)
+		*out = NULL;
+	db->sqlstate[0] = '\0';
+	db->error[0] = '\0';
+	if (db_connect(db) == -1)
+		return -1;
+	if (PQenterPipelineMode(db->conn) != 1 ||
+	    PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
+	    0) != 1 ||
+	    PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
+	    0) != 1 ||
+	    (after && PQsendQueryParams(db->conn, after, 0, NULL, NULL, NULL,
+	    NULL, 0) != 1) || PQpipelineSync(db->conn) != 1) {
+		db_set_error(db, "pipeline", NULL);
+		goto drain;
+	}
+	/* Each statement's result, then NULL; then the sync. */
+	for (n = 0; n < want; n++) {
+		if ((res = PQgetResult(db->conn)) == NULL)
+			break;
+		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
+		    PQresultStatus(res) == PGRES_COMMAND_OK) {
+			ok++;
+			if (n == 0)
+				first = res;
+			else
+				PQclear(res);
+		} else {
+			if (db->error[0] == '\0')
+				db_set_error(db, what[n], res);
+			PQclear(res);
+		}
+		while ((res = PQgetResult(db->conn)) != NULL)
+			PQclear(res);
+	}
+	if (ok == want)
+		rc = 0;
+drain:
+	while ((res = PQgetResult(db->conn)) != NULL &&
+	    PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+		PQclear(res);
+	PQclear(res);
+	if (db->conn)
+		PQexitPipelineMode(db->conn);
+	if (rc == 0 && out) {
+		if ((*out = malloc(sizeof(**out))) == NULL)
+			rc = -1;
+		else {
+			(*out)->res = first;
+			first = NULL;
+		}
+	}
+	PQclear(first);
+	if (rc == -1) {
+		if (db->conn && PQstatus(db->conn) != CONNECTION_OK) {
+			PQfinish(db->conn);
+			db->conn = NULL;
+		} else
+			db_rollback(db);
+	}
+	return rc;
+}
+
+int
 db_exec_script(struct db *db, const char *sql)
 {
 	PGresult *res;
@@ -188,16 +259,20 @@ db_drop_hook(struct db *db)
 int
 db_commit(struct db *db)
 {
-	int rc;
+	int rc = 0;
 
 	if (db->has_hook && db->hook.before_commit &&
-	    db->hook.before_commit(db, db->hook.arg) == -1) {
+	    (rc = db->hook.before_commit(db, db->hook.arg)) == -1) {
 		db_rollback(db);
 		return -1;
 	}
-	rc = db_query(db, NULL, "COMMIT", 0, NULL);
-	if (rc == 0 && db->has_hook && db->hook.after_commit)
-		db->hook.after_commit(db->hook.arg);
+	if (rc != 1)			/* 1: the hook committed */
+		rc = db_query(db, NULL, "COMMIT", 0, NULL);
+	else
+		rc = 0;
+	if (rc == 0 && db->has_hook && db->hook.after_commit &&
+	    db->hook.after_commit(db, db->hook.arg) == -1)
+		rc = -1;
 	db_drop_hook(db);
 	return rc;
 }

@@ -25,6 +25,14 @@ const char	*db_sqlstate(const struct db *db);
  * with db_result_free(). */
 int		 db_query(struct db *db, struct db_result **out,
 		    const char *sql, int nparams, const char *const *params);
+/* Runs one statement, then COMMIT, then (when not NULL) a parameterless
+ * statement `after` in a transaction of its own, all in a single round
+ * trip (libpq pipeline mode): for the last statement of a transaction that
+ * takes a lock held until commit.  On failure before COMMIT succeeded the
+ * transaction is rolled back. */
+int		 db_query_commit(struct db *db, struct db_result **out,
+		    const char *sql, int nparams, const char *const *params,
+		    const char *after);
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);
@@ -34,13 +42,14 @@ int		 db_commit(struct db *db);
 void		 db_rollback(struct db *db);
 bool		 db_in_transaction(const struct db *db);
 
-/* One hook per transaction: before_commit runs right before COMMIT (a
- * failure rolls back), after_commit once COMMIT succeeded, discard after
- * commit or rollback.  arg is the hook owner's; db_hook_arg() finds it
- * again, or NULL. */
+/* One hook per transaction: before_commit runs right before COMMIT (-1:
+ * roll back; 1: the hook committed, with db_query_commit()), after_commit once COMMIT succeeded (a failure makes
+ * db_commit fail: the outcome is then unknown), discard after commit or
+ * rollback.  arg is the hook owner's; db_hook_arg() finds it again, or
+ * NULL. */
 struct db_hook {
 	int	(*before_commit)(struct db *db, void *arg);
-	void	(*after_commit)(void *arg);
+	int	(*after_commit)(struct db *db, void *arg);
 	void	(*discard)(void *arg);
 	void	 *arg;
 };

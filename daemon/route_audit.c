@@ -368,7 +368,8 @@ audit_csv_begin_work(struct db *db, void *arg)
 
 	if (audit_record_read(c->call, db, "audit.export") == -1)
 		return;
-	if (db_query(db, &r, "SELECT seq FROM audit_head", 0, NULL) == -1) {
+	if (db_query(db, &r, "SELECT COALESCE(max(seq), 0) FROM audit_events",
+	    0, NULL) == -1) {
 		api_db_error(c->call, db);
 		return;
 	}

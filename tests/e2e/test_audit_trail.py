@@ -150,11 +150,32 @@ def test_deleted_row_is_found(fresh_database):
     assert "missing" in v["reason"]
 
 
-def test_deleted_last_row_is_found(fresh_database):
+def wait_for_checkpoint(sailo, auditor, at_least):
+    import time
+    deadline = time.time() + 15
+    while True:
+        items = sailo.get("/v1/audit/checkpoints", token=auditor).json()["items"]
+        if items and items[0]["seq"] >= at_least:
+            return items[0]
+        assert time.time() < deadline, "no checkpoint came"
+        time.sleep(0.2)
+
+
+def test_deleted_last_row_is_found_up_to_the_last_checkpoint(fresh_database, tmp_path):
     populate(fresh_database)
-    tamper(fresh_database, "DELETE FROM audit_events WHERE seq = 8")
+    sailo = Sailo(fresh_database, tmp_path, audit_checkpoint_events=1)
+    auditor = sailo.token("auditor")               # event 9
+    cp = wait_for_checkpoint(sailo, auditor, 9)
+    assert sailo.stop() == 0
+    tamper(fresh_database, f"DELETE FROM audit_events WHERE seq = {cp['seq']}")
     v = verdict_of(fresh_database)
-    assert v["ok"] is False and v["first_bad_seq"] == 8
+    assert v["ok"] is False and v["first_bad_seq"] == cp["seq"]
+    assert "checkpoint" in v["reason"]
+
+
+def test_events_after_the_last_checkpoint_are_reported_unanchored(fresh_database):
+    v = populate(fresh_database)
+    assert v["checkpoints"] == 0 and v["unanchored"] == v["events"] == 8
 
 
 def test_two_swapped_rows_are_found(fresh_database):
