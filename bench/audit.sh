@@ -7,8 +7,9 @@
 #  - filtered page queries through the API (p50/p95), beside the same SQL
 #    run directly;
 #  - the whole trail as CSV through the API, with sailo's peak RSS;
-#  - 8 concurrent writers for 30 s (target >= 5,000 acts/s), then again
-#    while another connection holds a 10 s transaction that recorded an act.
+#  - 8 concurrent writers for 30 s (target >= 5,000 acts/s), beside the
+#    same acts unaudited, then again while another connection holds a 10 s
+#    transaction that recorded an act.
 # A database of its own in the private cluster; dropped at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -103,6 +104,7 @@ awk -v t0="$t0" -v t1="$t1" -v r="$rows" -v b="$before" -v a="$after" 'BEGIN {
 	printf "csv     %d lines in %.1f s (%.0f rows/s); sailo peak RSS %d KiB before, %d KiB after\n", r, t1 - t0, r / (t1 - t0), b, a }'
 [ "$rows" -gt "$N" ] || { echo "CSV export has $rows lines, expected more than $N" >&2; exit 1; }
 
+build/bench/audit_bench writers-plain "$WRITE_S" 8
 build/bench/audit_bench writers "$WRITE_S" 8
 build/bench/audit_bench writers 12 8 hold
 ./sailo audit verify | sed 's/^/verify  after the writers: /'
