@@ -92,6 +92,8 @@ SELECT 'CREATE ROLE sailo_app LOGIN'
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sailo_app') \gexec
 SELECT 'CREATE DATABASE sailo OWNER sailo_owner'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'sailo') \gexec
+-- the tests' and benchmarks' scratch databases are dropped as the owner
+GRANT pg_signal_backend TO sailo_owner;
 SQL
 }
 

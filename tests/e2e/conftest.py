@@ -60,7 +60,12 @@ def drop_database(name):
         except psycopg2.OperationalError:
             time.sleep(0.5)
     admin.autocommit = True
-    admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for attempt in range(20):     # a stopped daemon's sessions may linger
+        try:
+            admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            break
+        except psycopg2.errors.ObjectInUse:
+            time.sleep(0.25)
     admin.close()
 
 
