@@ -580,8 +580,7 @@ audit_key_public_hex(const struct audit_key *k)
 	return k->pubhex;
 }
 
-/* What a checkpoint signs: {"at","hash","key_id","seq"} canonical. */
-static char *
+char *
 audit_checkpoint_message(const char *at, const char *hash_hex,
     const char *key_id, const char *seq)
 {
@@ -622,8 +621,7 @@ audit_checkpoint(struct db *db, const struct audit_key *k,
 	params[1] = minutes;
 	/* The head, when due: enough events, or old enough with new ones. */
 	if (db_query(db, &r,
-	    "SELECT h.seq, encode(h.hash, 'hex'), to_char(now() AT TIME ZONE "
-	    "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') "
+	    "SELECT h.seq, encode(h.hash, 'hex'), " AUDIT_SQL_TIME("now()") " "
 	    "FROM (SELECT seq, hash FROM audit_events ORDER BY seq DESC "
 	    "LIMIT 1) h LEFT JOIN LATERAL (SELECT seq, at FROM "
 	    "audit_checkpoints ORDER BY seq DESC LIMIT 1) c ON true "
@@ -738,11 +736,8 @@ audit_verify_checkpoints(struct db *db, const struct audit_key *trusted,
 
 	for (;;) {
 		params[0] = after;
-		if (db_query(db, &r, "SELECT seq, encode(hash, 'hex'), "
-		    "to_char(at AT TIME ZONE 'UTC', "
-		    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), key_id, "
-		    "encode(public_key, 'hex'), encode(signature, 'hex') "
-		    "FROM audit_checkpoints WHERE seq > $1::bigint "
+		if (db_query(db, &r, "SELECT " AUDIT_CHECKPOINT_COLUMNS
+		    " FROM audit_checkpoints WHERE seq > $1::bigint "
 		    "ORDER BY seq LIMIT 1000", 1, params) == -1)
 			return -1;
 		n = db_rows(r);
@@ -873,8 +868,8 @@ audit_verify(struct db *db, const struct audit_key *trusted,
 		return -1;
 	for (;;) {
 		params[0] = after;
-		if (db_query(db, &r, "SELECT seq, to_char(at AT TIME ZONE "
-		    "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, role, "
+		if (db_query(db, &r, "SELECT seq, " AUDIT_SQL_TIME("at") ", "
+		    "actor, role, "
 		    "action, object_type, object_id, outcome, details::text, "
 		    "encode(prev_hash, 'hex'), encode(hash, 'hex') "
 		    "FROM audit_events WHERE seq > $1::bigint ORDER BY seq "

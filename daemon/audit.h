@@ -30,6 +30,23 @@ struct audit_event {
 	const char		*text;
 };
 
+/* SQL for the text of a timestamptz column as the chain writes it:
+ * RFC 3339 in UTC with microseconds (2026-11-23T12:00:00.123456Z). */
+#define AUDIT_SQL_TIME(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* The columns of a checkpoint, in the order audit_checkpoint_message()
+ * and the routes read them: seq, hash, at, key_id, public_key, signature. */
+#define AUDIT_CHECKPOINT_COLUMNS \
+	"seq, encode(hash, 'hex'), " AUDIT_SQL_TIME("at") ", key_id, " \
+	"encode(public_key, 'hex'), encode(signature, 'hex')"
+
+/* What a checkpoint signs: {"at","hash","key_id","seq"} in canonical JSON.
+ * malloc'd, or NULL. */
+char	*audit_checkpoint_message(const char *at, const char *hash_hex,
+	    const char *key_id, const char *seq);
+
 /* Also send each chained event as one JSON line to syslog (audit.syslog). */
 void	audit_set_syslog(bool on);
 

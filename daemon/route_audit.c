@@ -20,8 +20,7 @@
 #define AUDIT_CSV_BATCH 1000
 
 #define AUDIT_COLUMNS \
-	"seq, to_char(at AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), actor, role, action, " \
+	"seq, " AUDIT_SQL_TIME("at") ", actor, role, action, " \
 	"object_type, object_id, outcome, details::text, " \
 	"encode(prev_hash, 'hex'), encode(hash, 'hex')"
 
@@ -496,11 +495,8 @@ route_audit_checkpoints(struct api_call *call, struct db *db)
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[0] = after;
 	params[1] = limit_text;
-	if (db_query(db, &r, "SELECT seq, encode(hash, 'hex'), "
-	    "to_char(at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), key_id, "
-	    "encode(public_key, 'hex'), encode(signature, 'hex') "
-	    "FROM audit_checkpoints WHERE $1::bigint IS NULL OR seq < $1 "
+	if (db_query(db, &r, "SELECT " AUDIT_CHECKPOINT_COLUMNS
+	    " FROM audit_checkpoints WHERE $1::bigint IS NULL OR seq < $1 "
 	    "ORDER BY seq DESC LIMIT $2::int", 2, params) == -1) {
 		api_db_error(call, db);
 		goto out;
@@ -508,13 +504,9 @@ route_audit_checkpoints(struct api_call *call, struct db *db)
 	n = db_rows(r);
 	items = json_array();
 	for (i = 0; i < n && i < limit; i++) {
-		char *msg = NULL;
+		char *msg = audit_checkpoint_message(db_value(r, i, 2),
+		    db_value(r, i, 1), db_value(r, i, 3), db_value(r, i, 0));
 
-		if (asprintf(&msg, "{\"at\":\"%s\",\"hash\":\"%s\","
-		    "\"key_id\":\"%s\",\"seq\":%s}", db_value(r, i, 2),
-		    db_value(r, i, 1), db_value(r, i, 3),
-		    db_value(r, i, 0)) == -1)
-			msg = NULL;
 		json_array_append_new(items, json_pack(
 		    "{s:I,s:s,s:s,s:s,s:s,s:s,s:s?}",
 		    "seq", (json_int_t)strtoll(db_value(r, i, 0), NULL, 10),
