@@ -348,21 +348,50 @@ static const char audit_durable_sql[] = "SELECT pg_current_xact_id()";
 static int
 audit_chain_pending(struct db *db, struct audit_pending *p)
 {
+	static const char *const fields[] = { "a", "b", "actor", "role",
+	    "action", "object_type", "object_id", "outcome" };
 	struct db_result *r = NULL;
-	const char *params[1];
-	char *text;
-	int rc = -1;
+	const char *params[10];
+	char *text = NULL, *details = NULL, *texts = NULL;
+	json_t *e;
+	size_t i;
+	int rc = -1, q;
 
-	if ((text = json_dumps(p->events, JSON_COMPACT)) == NULL)
-		return -1;
-	params[0] = text;
-	if (db_query_commit(db, &r, "SELECT audit_chain($1::jsonb)", 1,
-	    params, audit_durable_sql) == 0) {
+	if (json_array_size(p->events) == 1) {
+		/* The common case, one act: plain parameters, no JSON to
+		 * take apart while the head is held. */
+		e = json_array_get(p->events, 0);
+		for (i = 0; i < 8; i++)
+			params[i] = json_string_value(json_object_get(e,
+			    fields[i]));
+		details = json_dumps(json_object_get(e, "details"),
+		    JSON_COMPACT);
+		if (json_object_get(e, "texts"))
+			texts = json_dumps(json_object_get(e, "texts"),
+			    JSON_COMPACT);
+		params[8] = details;
+		params[9] = texts;
+		if (details == NULL)
+			goto out;
+		q = db_query_commit(db, &r, "SELECT audit_chain_one($1, $2, "
+		    "$3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)", 10,
+		    params, audit_durable_sql);
+	} else {
+		if ((text = json_dumps(p->events, JSON_COMPACT)) == NULL)
+			goto out;
+		params[0] = text;
+		q = db_query_commit(db, &r, "SELECT audit_chain($1::jsonb)",
+		    1, params, audit_durable_sql);
+	}
+	if (q == 0) {
 		p->last_seq = strtoll(db_value(r, 0, 0), NULL, 10);
 		rc = 1;
 	}
+out:
 	db_result_free(r);
 	free(text);
+	free(details);
+	free(texts);
 	return rc;
 }
 

@@ -2,7 +2,7 @@
 --   hash = SHA-256(prev_hash || RFC 8785 canonical JSON of the event)
 -- where the event is {action, actor, at, details, object_id, object_type,
 -- outcome, role, seq} and the first prev_hash is 32 zero bytes.  The chain
--- head (the event with the highest seq) is taken by audit_chain() as the
+-- head (the event with the highest seq) is taken by audit_chain_one() as the
 -- last statement before a transaction commits, so no transaction holds it
 -- longer than its commit.  It is guarded by a transaction-level advisory
 -- lock (key 5346348502397761233), not a row lock on a head row: measured
@@ -70,26 +70,25 @@ CREATE TRIGGER audit_checkpoints_no_truncate
 	BEFORE TRUNCATE ON audit_checkpoints
 	FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 
--- Chains a transaction's events.  Each element of events carries the
--- canonical JSON split around the two values only known here: a (the text
--- before the "at" value), b (between "at" and "seq"), and the columns.
--- The time is the database's clock at chaining, so times never go
--- backwards along the chain.
-CREATE FUNCTION audit_chain(events jsonb) RETURNS bigint
+-- Chains one event: the last statement of the act's transaction before
+-- its COMMIT (sent in the same round trip).  a is the canonical JSON of
+-- the event up to the "at" value, b from after it up to the "seq" value;
+-- the database supplies both.  The time is the database's clock, read
+-- under the head's lock, so times never go backwards along the chain.
+CREATE FUNCTION audit_chain_one(a text, b text, p_actor text, p_role text,
+    p_action text, p_object_type text, p_object_id text, p_outcome text,
+    p_details jsonb, p_texts jsonb) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-	e	jsonb;
 	s	bigint;
 	prev	bytea;
-	h	bytea;
 	t	timestamptz;
-	t_text	text;
 BEGIN
 	-- The head is released when this transaction's commit record is in
 	-- the WAL, not when it is on disk: the next chainer need not wait for
 	-- our flush.  Safe, because the WAL is flushed in order (a later
 	-- commit durable means this one is); the caller makes its commit
-	-- durable before it answers anyone (audit.c, audit_durable()).
+	-- durable before it answers anyone (audit.c, audit_durable_sql).
 	PERFORM set_config('synchronous_commit', 'off', true);
 	-- Chainers queue here, in order; each statement below sees what the
 	-- one before committed.
@@ -100,23 +99,34 @@ BEGIN
 		s := 0;
 		prev := '\x0000000000000000000000000000000000000000000000000000000000000000';
 	END IF;
-	-- Stamped under the lock: times never go backwards along the chain.
 	t := clock_timestamp();
-	t_text := to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+	s := s + 1;
+	INSERT INTO audit_events (seq, at, actor, role, action, object_type,
+	    object_id, outcome, details, prev_hash, hash)
+	VALUES (s, t, p_actor, p_role, p_action, p_object_type, p_object_id,
+	    p_outcome, p_details, prev, sha256(prev || convert_to(a || '"' ||
+	    to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') ||
+	    '"' || b || s::text || '}', 'UTF8')));
+	IF p_texts IS NOT NULL THEN
+		INSERT INTO audit_texts (seq, name, text)
+		SELECT s, key, value FROM jsonb_each_text(p_texts);
+	END IF;
+	RETURN s;
+END $$;
+
+-- Chains several events of one transaction, in order: each element of
+-- events has a, b, actor, role, action, object_type, object_id, outcome,
+-- details and optionally texts.
+CREATE FUNCTION audit_chain(events jsonb) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	e	jsonb;
+	s	bigint;
+BEGIN
 	FOR e IN SELECT value FROM jsonb_array_elements(events) LOOP
-		s := s + 1;
-		h := sha256(prev || convert_to((e->>'a') || '"' || t_text ||
-		    '"' || (e->>'b') || s::text || '}', 'UTF8'));
-		INSERT INTO audit_events (seq, at, actor, role, action,
-		    object_type, object_id, outcome, details, prev_hash, hash)
-		VALUES (s, t, e->>'actor', e->>'role', e->>'action',
-		    e->>'object_type', e->>'object_id', e->>'outcome',
-		    e->'details', prev, h);
-		IF e ? 'texts' THEN
-			INSERT INTO audit_texts (seq, name, text)
-			SELECT s, key, value FROM jsonb_each_text(e->'texts');
-		END IF;
-		prev := h;
+		s := audit_chain_one(e->>'a', e->>'b', e->>'actor', e->>'role',
+		    e->>'action', e->>'object_type', e->>'object_id',
+		    e->>'outcome', e->'details', e->'texts');
 	END LOOP;
 	RETURN s;
 END $$;
