@@ -41,7 +41,7 @@ else
 	as_owner() { "$@"; }
 fi
 
-psql_su() { as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres "$@"; }
+psql_su() { PGOPTIONS="-c client_min_messages=warning" as_owner psql -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres "$@"; }
 
 running() { as_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; }
 
