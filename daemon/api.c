@@ -791,7 +791,7 @@ api_admitted(struct http_request *req, struct api_call *call)
 
 struct api_auth {
 	struct api_call	*call;
-	char		 token_sha256[65];
+	char		*token;		/* wiped and freed after hashing */
 };
 
 static void
@@ -800,8 +800,13 @@ api_auth_work(struct db *db, void *arg)
 	struct api_auth *a = arg;
 	struct api_call *call = a->call;
 	struct db_result *r = NULL;
-	const char *params[1] = { a->token_sha256 };
+	char token_sha256[65];
+	const char *params[1] = { token_sha256 };
 	json_error_t jerr;
+
+	/* Hashing is work for a worker, not for the loop. */
+	token_hash(a->token, token_sha256);
+	explicit_bzero(a->token, strlen(a->token));
 
 	if (db_query(db, &r,
 	    "SELECT t.id, p.id, p.name, t.role, array_to_json(p.clearance) "
@@ -840,6 +845,7 @@ api_auth_done(struct http_request *req, void *arg)
 	struct api_auth *a = arg;
 	struct api_call *call = a->call;
 
+	free(a->token);
 	free(a);
 	if (req == NULL) {
 		api_call_free(call);
@@ -900,9 +906,10 @@ api_on_request(struct http_request *req, void *arg)
 		return;
 	}
 	a->call = call;
-	token_hash(authz + 7, a->token_sha256);
-	if (http_run(req, app->requests, api_auth_work, api_auth_done, a) ==
+	if ((a->token = strdup(authz + 7)) == NULL ||
+	    http_run(req, app->requests, api_auth_work, api_auth_done, a) ==
 	    -1) {
+		free(a->token);
 		free(a);
 		call->retry_after = strdup("1");
 		api_send_error(req, call, 503, "BUSY",
