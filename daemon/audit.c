@@ -341,6 +341,9 @@ struct audit_pending {
  * flush together here, outside the head.
  */
 static const char audit_durable_sql[] = "SELECT pg_current_xact_id()";
+static const char audit_chain_one_sql[] = "SELECT audit_chain_one($1, $2, "
+    "$3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)";
+static const char audit_chain_sql[] = "SELECT audit_chain($1::jsonb)";
 
 /* Chains the pending events and commits, in one round trip: the head is
  * taken by the last statement before COMMIT and held only until the commit
@@ -373,15 +376,14 @@ audit_chain_pending(struct db *db, struct audit_pending *p)
 		params[9] = texts;
 		if (details == NULL)
 			goto out;
-		q = db_query_commit(db, &r, "SELECT audit_chain_one($1, $2, "
-		    "$3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)", 10,
-		    params, audit_durable_sql);
+		q = db_query_commit(db, &r, audit_chain_one_sql, 10, params,
+		    audit_durable_sql);
 	} else {
 		if ((text = json_dumps(p->events, JSON_COMPACT)) == NULL)
 			goto out;
 		params[0] = text;
-		q = db_query_commit(db, &r, "SELECT audit_chain($1::jsonb)",
-		    1, params, audit_durable_sql);
+		q = db_query_commit(db, &r, audit_chain_sql, 1, params,
+		    audit_durable_sql);
 	}
 	if (q == 0) {
 		p->last_seq = strtoll(db_value(r, 0, 0), NULL, 10);

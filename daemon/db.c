@@ -11,6 +11,8 @@
 
 #include "db.h"
 
+#define DB_PREPARED_MAX	16
+
 struct db {
 	char		*conninfo;
 	PGconn		*conn;
@@ -18,6 +20,10 @@ struct db {
 	char		 sqlstate[6];
 	struct db_hook	 hook;
 	bool		 has_hook;
+	/* Statements prepared on this connection (db_query_commit's hot
+	 * path), by the address of their constant text. */
+	const char	*prepared[DB_PREPARED_MAX];
+	int		 nprepared;
 };
 
 struct db_result {
@@ -84,6 +90,7 @@ db_connect(struct db *db)
 		PQfinish(db->conn);
 		db->conn = NULL;
 	}
+	db->nprepared = 0;		/* a new session knows none */
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, "connect", NULL);
@@ -147,10 +154,41 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 	return 0;
 }
 
+/*
+ * The name of sql prepared on this connection, preparing it the first time
+ * (parsed and planned once per session instead of once per call).  sql must
+ * be a constant: it is known by its address.  0, or -1.
+ */
+static int
+db_prepared(struct db *db, const char *sql, int nparams, char name[8])
+{
+	PGresult *res;
+	int i;
+
+	for (i = 0; i < db->nprepared; i++)
+		if (db->prepared[i] == sql)
+			goto found;
+	if (db->nprepared == DB_PREPARED_MAX)
+		return -1;
+	snprintf(name, 8, "s%d", i);
+	res = PQprepare(db->conn, name, sql, nparams, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		db_set_error(db, "prepare", res);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	db->prepared[db->nprepared++] = sql;
+found:
+	snprintf(name, 8, "s%d", i);
+	return 0;
+}
+
 int
 db_query_commit(struct db *db, struct db_result **out, const char *sql,
     int nparams, const char *const *params, const char *after)
 {
+	char name[8], after_name[8];
 	static const char *const what[] = { "query", "commit", "after commit" };
 	PGresult *res, *first = NULL;
 	int rc = -1, n, want = after ? 3 : 2, ok = 0;
@@ -161,12 +199,17 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	db->error[0] = '\0';
 	if (db_connect(db) == -1)
 		return -1;
+	if (db_prepared(db, sql, nparams, name) == -1 ||
+	    (after && db_prepared(db, after, 0, after_name) == -1)) {
+		db_rollback(db);
+		return -1;
+	}
 	if (PQenterPipelineMode(db->conn) != 1 ||
-	    PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
+	    PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL,
 	    0) != 1 ||
 	    PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
 	    0) != 1 ||
-	    (after && PQsendQueryParams(db->conn, after, 0, NULL, NULL, NULL,
+	    (after && PQsendQueryPrepared(db->conn, after_name, 0, NULL, NULL,
 	    NULL, 0) != 1) || PQpipelineSync(db->conn) != 1) {
 		db_set_error(db, "pipeline", NULL);
 		goto drain;
