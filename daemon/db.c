@@ -160,7 +160,7 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
  * be a constant: it is known by its address.  0, or -1.
  */
 static int
-db_prepared(struct db *db, const char *sql, int nparams, char name[8])
+db_prepared(struct db *db, const char *sql, int nparams, char name[16])
 {
 	PGresult *res;
 	int i;
@@ -170,7 +170,7 @@ db_prepared(struct db *db, const char *sql, int nparams, char name[8])
 			goto found;
 	if (db->nprepared == DB_PREPARED_MAX)
 		return -1;
-	snprintf(name, 8, "s%d", i);
+	snprintf(name, 16, "s%d", i);
 	res = PQprepare(db->conn, name, sql, nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		db_set_error(db, "prepare", res);
@@ -180,7 +180,7 @@ db_prepared(struct db *db, const char *sql, int nparams, char name[8])
 	PQclear(res);
 	db->prepared[db->nprepared++] = sql;
 found:
-	snprintf(name, 8, "s%d", i);
+	snprintf(name, 16, "s%d", i);
 	return 0;
 }
 
@@ -188,7 +188,7 @@ int
 db_query_commit(struct db *db, struct db_result **out, const char *sql,
     int nparams, const char *const *params, const char *after)
 {
-	char name[8], after_name[8];
+	char name[16], after_name[16];
 	static const char *const what[] = { "query", "commit", "after commit" };
 	PGresult *res, *first = NULL;
 	int rc = -1, n, want = after ? 3 : 2, ok = 0;
