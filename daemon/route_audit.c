@@ -264,9 +264,21 @@ audit_csv_work(struct db *db, void *arg)
 	}
 	n = db_rows(r);
 	for (i = 0; i < n; i++)
-		for (col = 0; col < 11; col++)
-			csv_field(c->out, db_isnull(r, i, col) ? NULL :
-			    db_value(r, i, col), col == 10);
+		for (col = 0; col < 11; col++) {
+			const char *v = db_isnull(r, i, col) ? NULL :
+			    db_value(r, i, col);
+			char *canon = NULL;
+			json_t *j;
+
+			/* details in the canonical form the chain hashes, so
+			 * that the CSV alone can be verified */
+			if (col == 8 && v && (j = json_loads(v, 0, NULL))) {
+				canon = audit_canonical(j);
+				json_decref(j);
+			}
+			csv_field(c->out, canon ? canon : v, col == 10);
+			free(canon);
+		}
 	if (n > 0)
 		snprintf(c->q.cursor, sizeof(c->q.cursor), "%s",
 		    db_value(r, n - 1, 0));
