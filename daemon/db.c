@@ -20,9 +20,9 @@ struct db {
 	char		 sqlstate[6];
 	struct db_hook	 hook;
 	bool		 has_hook;
-	/* Statements prepared on this connection (db_query_commit's hot
-	 * path), by the address of their constant text. */
-	const char	*prepared[DB_PREPARED_MAX];
+	/* Statements prepared on this connection (db_query_commit: the
+	 * audit chain's hot path), parsed once per session. */
+	char		*prepared[DB_PREPARED_MAX];
 	int		 nprepared;
 };
 
@@ -31,6 +31,9 @@ struct db_result {
 };
 
 static void	db_drop_hook(struct db *db);
+static void	db_forget_prepared(struct db *db);
+static int	db_prepared(struct db *db, const char *sql, int nparams,
+		    char name[16]);
 
 static void
 db_set_error(struct db *db, const char *what, const PGresult *res)
@@ -68,6 +71,7 @@ db_free(struct db *db)
 	if (db == NULL)
 		return;
 	db_drop_hook(db);
+	db_forget_prepared(db);
 	if (db->conn)
 		PQfinish(db->conn);
 	free(db->conninfo);
@@ -90,7 +94,7 @@ db_connect(struct db *db)
 		PQfinish(db->conn);
 		db->conn = NULL;
 	}
-	db->nprepared = 0;		/* a new session knows none */
+	db_forget_prepared(db);		/* a new session knows none */
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, "connect", NULL);
@@ -154,10 +158,20 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 	return 0;
 }
 
+static void
+db_forget_prepared(struct db *db)
+{
+	int i;
+
+	for (i = 0; i < db->nprepared; i++)
+		free(db->prepared[i]);
+	db->nprepared = 0;
+}
+
 /*
- * The name of sql prepared on this connection, preparing it the first time
- * (parsed and planned once per session instead of once per call).  sql must
- * be a constant: it is known by its address.  0, or -1.
+ * The name of sql prepared on this connection, preparing it the first time.
+ * Returns 0; -1 when preparing failed (the error is the statement's own);
+ * -2 when the cache is full (run it unprepared).
  */
 static int
 db_prepared(struct db *db, const char *sql, int nparams, char name[16])
@@ -166,19 +180,25 @@ db_prepared(struct db *db, const char *sql, int nparams, char name[16])
 	int i;
 
 	for (i = 0; i < db->nprepared; i++)
-		if (db->prepared[i] == sql)
+		if (strcmp(db->prepared[i], sql) == 0)
 			goto found;
 	if (db->nprepared == DB_PREPARED_MAX)
-		return -1;
+		return -2;
 	snprintf(name, 16, "s%d", i);
 	res = PQprepare(db->conn, name, sql, nparams, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		db_set_error(db, "prepare", res);
+		db_set_error(db, "query", res);
 		PQclear(res);
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			PQfinish(db->conn);
+			db->conn = NULL;
+		}
 		return -1;
 	}
 	PQclear(res);
-	db->prepared[db->nprepared++] = sql;
+	if ((db->prepared[db->nprepared] = strdup(sql)) == NULL)
+		return -2;	/* prepared, but not remembered: harmless */
+	db->nprepared++;
 found:
 	snprintf(name, 16, "s%d", i);
 	return 0;
@@ -199,8 +219,11 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	db->error[0] = '\0';
 	if (db_connect(db) == -1)
 		return -1;
-	if (db_prepared(db, sql, nparams, name) == -1 ||
-	    (after && db_prepared(db, after, 0, after_name) == -1)) {
+	if (db_prepared(db, sql, nparams, name) != 0 ||
+	    (after && db_prepared(db, after, 0, after_name) != 0)) {
+		if (db->error[0] == '\0')
+			snprintf(db->error, sizeof(db->error),
+			    "too many prepared statements");
 		db_rollback(db);
 		return -1;
 	}

@@ -28,8 +28,8 @@ int		 db_query(struct db *db, struct db_result **out,
 /* Runs one statement, then COMMIT, then (when not NULL) a parameterless
  * statement `after` in a transaction of its own, all in a single round
  * trip (libpq pipeline mode): for the last statement of a transaction that
- * takes a lock held until commit.  sql and after must be constants: they
- * are prepared once per connection and known by their address.  On
+ * takes a lock held until commit.  sql and after are prepared once per
+ * connection.  On
  * failure before COMMIT succeeded the transaction is rolled back. */
 int		 db_query_commit(struct db *db, struct db_result **out,
 		    const char *sql, int nparams, const char *const *params,
