@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # Flags Sailo always needs, even when CFLAGS is given on the command line.
-XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon \
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest \
            -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
            -linih -lpq -lssl -lcrypto -pthread
@@ -15,7 +15,8 @@ DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 curl wrk openssl
 
-DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
+              $(wildcard ingest/*.c)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/%,$(wildcard tests/unit/test_*.c))
@@ -32,12 +33,14 @@ all: sailo
 sailo: build/daemon/main.o $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
 
-build/%.o: %.c $(wildcard daemon/*.h)
+HEADERS    := $(wildcard daemon/*.h ingest/*.h)
+
+build/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -MMD -c -o $@ $<
 
 # Unit tests link the daemon's objects rebuilt under ASan and UBSan.
-build/san/%.o: %.c $(wildcard daemon/*.h)
+build/san/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -c -o $@ $<
 
@@ -109,7 +112,8 @@ bench: db build/tests/httpsink build/bench/audit_bench
 	bench/audit.sh
 
 fmt:
-	clang-format -i daemon/*.c daemon/*.h tests/unit/*.c tests/*.c tests/fuzz/*.c
+	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h tests/unit/*.c \
+	    tests/*.c tests/fuzz/*.c
 
 clean:
 	rm -rf build sailo

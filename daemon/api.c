@@ -29,6 +29,7 @@ static const struct api_route *const api_tables[] = {
 	route_health_rows,
 	route_tokens_rows,
 	route_audit_rows,
+	route_transfers_rows,
 	NULL,
 };
 
@@ -243,8 +244,8 @@ api_db_error(struct api_call *call, struct db *db)
 	call->retry_after = strdup("5");
 }
 
-static void
-api_send(struct http_request *req, struct api_call *call)
+void
+api_respond(struct http_request *req, struct api_call *call)
 {
 	char *text;
 
@@ -271,7 +272,7 @@ api_send_error(struct http_request *req, struct api_call *call, int status,
     const char *code, const char *message)
 {
 	api_error(call, status, code, "%s", message);
-	api_send(req, call);
+	api_respond(req, call);
 	api_call_free(call);
 }
 
@@ -729,7 +730,7 @@ api_finish(struct http_request *req, void *arg)
 	struct api_call *call = arg;
 
 	if (req)
-		api_send(req, call);
+		api_respond(req, call);
 	api_call_free(call);
 }
 
@@ -856,7 +857,7 @@ api_auth_done(struct http_request *req, void *arg)
 	if (call->status != 0) {	/* denied, or the database failed */
 		if (call->status == 401 || call->status == 403)
 			api_denied(call, req, call->status);
-		api_send(req, call);
+		api_respond(req, call);
 		api_call_free(call);
 		return;
 	}

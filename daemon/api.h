@@ -96,9 +96,11 @@ void	api_stop(struct app *app);	/* before the pools stop */
 void	api_on_request(struct http_request *req, void *arg);
 void	api_on_done(struct http_request *req, void *arg);
 
-/* For routes with a path of their own (streams): sends call's reply to req
- * when req is not NULL, then frees call; and frees a call. */
+/* For routes with a path of their own (streams): api_finish sends call's
+ * reply to req when req is not NULL, then frees call; api_respond sends
+ * it and keeps call; api_call_free frees one. */
 void	api_finish(struct http_request *req, void *call);
+void	api_respond(struct http_request *req, struct api_call *call);
 void	api_call_free(struct api_call *call);
 
 /* Replies (on the worker, into the call). */
@@ -143,5 +145,6 @@ extern const struct api_route route_health_rows[];
 void	route_health_init(void);
 extern const struct api_route route_tokens_rows[];
 extern const struct api_route route_audit_rows[];
+extern const struct api_route route_transfers_rows[];
 
 #endif

@@ -16,7 +16,7 @@
 
 #include "config.h"
 
-enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_BOOL };
+enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_INT64, CONFIG_BOOL };
 
 struct config_key {
 	const char	*section;
@@ -43,7 +43,7 @@ static const struct config_key config_keys[] = {
 	KEY("server", "max_header_bytes", CONFIG_INT, max_header_bytes,
 	    1024, 1048576, "16384"),
 	KEY("server", "max_headers", CONFIG_INT, max_headers, 8, 1000, "100"),
-	KEY("server", "max_json_bytes", CONFIG_INT, max_json_bytes,
+	KEY("server", "max_json_bytes", CONFIG_INT64, max_json_bytes,
 	    1024, 1073741824LL, "1048576"),
 	KEY("server", "max_connections", CONFIG_INT, max_connections,
 	    16, 1000000, "4096"),
@@ -60,11 +60,14 @@ static const struct config_key config_keys[] = {
 	    0, 0, "sql"),
 	KEY("audit", "key_file", CONFIG_STR, audit_key_file, 0, 0,
 	    "var/keys/audit-ed25519.pem"),
-	KEY("audit", "checkpoint_events", CONFIG_INT, audit_checkpoint_events,
+	KEY("audit", "checkpoint_events", CONFIG_INT64, audit_checkpoint_events,
 	    1, 100000000LL, "1000"),
 	KEY("audit", "checkpoint_minutes", CONFIG_INT,
 	    audit_checkpoint_minutes, 1, 1440, "10"),
 	KEY("audit", "syslog", CONFIG_BOOL, audit_syslog, 0, 1, "false"),
+	KEY("storage", "spool", CONFIG_STR, storage_spool, 0, 0, "var/spool"),
+	KEY("ingest", "max_package_bytes", CONFIG_INT64,
+	    ingest_max_package_bytes, 1024, 1LL << 50, "68719476736"),
 	KEY("log", "file", CONFIG_STR, log_file, 0, 0, ""),
 	KEY("log", "requests", CONFIG_BOOL, log_requests, 0, 1, "true"),
 	KEY("limits", "queue", CONFIG_INT, limits_queue, 1, 10000000, "1000"),
@@ -122,6 +125,7 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 		}
 		return 0;
 	case CONFIG_INT:
+	case CONFIG_INT64:
 		errno = 0;
 		n = strtoll(value, &end, 10);
 		if (errno || end == value || *end != '\0' || n < k->min ||
@@ -131,9 +135,7 @@ config_set(struct config *cfg, const struct config_key *k, const char *value,
 			    k->section, k->name, value, k->min, k->max);
 			return -1;
 		}
-		if (k->offset == offsetof(struct config, max_json_bytes) ||
-		    k->offset == offsetof(struct config,
-		    audit_checkpoint_events))
+		if (k->type == CONFIG_INT64)
 			*(long long *)field = n;
 		else
 			*(int *)field = (int)n;

@@ -34,6 +34,10 @@ struct config {
 	long long audit_checkpoint_events;
 	int	 audit_checkpoint_minutes;
 	bool	 audit_syslog;
+	/* [storage] */
+	char	*storage_spool;		/* uploads in progress and received */
+	/* [ingest] */
+	long long ingest_max_package_bytes;
 	/* [log] */
 	char	*log_file;		/* "" = stderr */
 	bool	 log_requests;

@@ -1,0 +1,642 @@
+/*
+ * route_transfers.c — POST /v1/transfers (a package as the request body),
+ * GET /v1/transfers and GET /v1/transfers/{id}.
+ *
+ * The body streams to the spool on job workers while the loop reads the
+ * socket: at most one write is in flight per upload, and reading pauses
+ * while more than UPLOAD_HIGH_WATER bytes wait for it (backpressure), so
+ * memory stays flat whatever the size.  When the body is complete, one job
+ * makes the file durable, checks the declared digest, applies idempotency
+ * (per principal: a key, or the same bytes) and records the transfer and
+ * its audit event in one transaction.  Processing the package (unpack,
+ * validate, store) is the ingest pipeline's, not this file's.
+ */
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "audit.h"
+#include "db.h"
+#include "http.h"
+#include "ingest.h"
+#include "workers.h"
+
+#define UPLOAD_HIGH_WATER	(4 * 1024 * 1024)	/* pause reading above */
+#define UPLOAD_LOW_WATER	(1 * 1024 * 1024)	/* resume below */
+
+#define TRANSFER_COLUMNS \
+	"t.id, t.status, t.format, encode(t.package_sha256, 'hex'), t.size, " \
+	"p.name, " API_SQL_TIME("t.submitted_at") ", t.submitted_at::text"
+
+static const char *const transfer_types[] = {
+	"application/zip", "application/x-tar", "application/gzip",
+	"application/x-gzip", "application/zstd", "application/octet-stream",
+};
+
+struct upload {
+	struct app		*app;
+	struct http_request	*req;		/* held while we live */
+	struct api_call		*call;		/* who, and the reply */
+	char			*idempotency_key;
+	char			 expect_sha256[65];	/* "" when not given */
+	char			*content_type;
+	struct evbuffer		*pending;	/* read, not yet written */
+	struct evbuffer		*writing;	/* a worker's, while in flight */
+	struct spool_file	*spool;		/* touched on workers only */
+	bool			 in_flight;
+	bool			 is_complete;
+	bool			 is_aborted;
+	bool			 is_paused;
+	bool			 write_failed;
+	char			 err[512];
+};
+
+static json_t *
+transfer_json(struct db_result *r, int i)
+{
+	return json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s,s:s,s:[]}",
+	    "id", db_value(r, i, 0), "status", db_value(r, i, 1),
+	    "format", db_isnull(r, i, 2) ? NULL : db_value(r, i, 2),
+	    "package_sha256", db_value(r, i, 3),
+	    "size", (json_int_t)strtoll(db_value(r, i, 4), NULL, 10),
+	    "submitted_by", db_value(r, i, 5),
+	    "submitted_at", db_value(r, i, 6), "aips");
+}
+
+/* Replies with transfer id as it is now: status 200, 201 or 202. */
+static void
+transfer_reply(struct api_call *call, struct db *db, const char *id,
+    int status)
+{
+	struct db_result *r = NULL;
+	const char *params[1] = { id };
+
+	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	    "JOIN principals p ON p.id = t.submitted_by WHERE t.id = $1", 1,
+	    params) == -1 || db_rows(r) != 1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	free(call->location);
+	if (asprintf(&call->location, "/v1/transfers/%s", id) == -1)
+		call->location = NULL;
+	api_reply(call, status, transfer_json(r, 0));
+out:
+	db_result_free(r);
+}
+
+/* ---- the body, to the spool -------------------------------------------- */
+
+static void	upload_write_next(struct upload *u);
+static void	upload_finish_start(struct upload *u);
+
+static void
+upload_free(struct upload *u)
+{
+	if (u->pending)
+		evbuffer_free(u->pending);
+	if (u->writing)
+		evbuffer_free(u->writing);
+	api_call_free(u->call);
+	free(u->idempotency_key);
+	free(u->content_type);
+	if (u->req)
+		http_request_release(u->req);
+	free(u);
+}
+
+static void
+upload_free_cb(void *arg)
+{
+	upload_free(arg);
+}
+
+static void
+upload_discard_work(struct db *db, void *arg)
+{
+	struct upload *u = arg;
+
+	(void)db;
+	spool_discard(u->spool);
+	u->spool = NULL;
+}
+
+/* Ends an upload that will not become a transfer: its part file goes (on a
+ * worker: unlink is disk work), then its memory. */
+static void
+upload_drop(struct upload *u)
+{
+	if (u->spool == NULL ||
+	    workers_submit(u->app->jobs, upload_discard_work, upload_free_cb,
+	    u) == -1) {
+		spool_discard(u->spool);	/* pool stopped: do it here */
+		upload_free(u);
+	}
+}
+
+static void
+upload_write_work(struct db *db, void *arg)
+{
+	struct upload *u = arg;
+	struct evbuffer_iovec v[16];
+	int n, i;
+
+	(void)db;
+	if (u->spool == NULL && spool_open(&u->spool,
+	    u->app->cfg->storage_spool, u->err, sizeof(u->err)) == -1) {
+		u->write_failed = true;
+		return;
+	}
+	while (evbuffer_get_length(u->writing) > 0) {
+		n = evbuffer_peek(u->writing, -1, NULL, v, 16);
+		if (n > 16)
+			n = 16;
+		for (i = 0; i < n; i++) {
+			if (spool_write(u->spool, v[i].iov_base, v[i].iov_len,
+			    u->err, sizeof(u->err)) == -1) {
+				u->write_failed = true;
+				return;
+			}
+			evbuffer_drain(u->writing, v[i].iov_len);
+		}
+	}
+}
+
+static void
+upload_write_done(void *arg)
+{
+	struct upload *u = arg;
+
+	u->in_flight = false;
+	if (u->is_aborted) {
+		upload_drop(u);
+		return;
+	}
+	if (u->write_failed) {
+		/* The body is not read to its end: the reply closes the
+		 * connection, and the layer's abort frees the upload. */
+		api_error(u->call, strstr(u->err, "storage is full") ? 507 :
+		    500, "SPOOL_FAILED", "the package could not be stored: %s",
+		    strstr(u->err, "storage is full") ? "storage is full" :
+		    "a disk error (see the server log)");
+		if (!strstr(u->err, "storage is full"))
+			fprintf(stderr, "sailo: spool: %s\n", u->err);
+		api_finish(u->req, u->call);
+		u->call = NULL;
+		return;
+	}
+	if (evbuffer_get_length(u->pending) > 0)
+		upload_write_next(u);
+	else if (u->is_complete)
+		upload_finish_start(u);
+	if (u->is_paused &&
+	    evbuffer_get_length(u->pending) < UPLOAD_LOW_WATER) {
+		u->is_paused = false;
+		http_request_resume(u->req);
+	}
+}
+
+static void
+upload_write_next(struct upload *u)
+{
+	evbuffer_add_buffer(u->writing, u->pending);
+	u->in_flight = true;
+	if (workers_submit(u->app->jobs, upload_write_work, upload_write_done,
+	    u) == -1) {
+		u->in_flight = false;
+		snprintf(u->err, sizeof(u->err), "busy");
+		u->write_failed = true;
+		api_error(u->call, 503, "BUSY", "the server is busy; send the "
+		    "package again later");
+		free(u->call->retry_after);
+		u->call->retry_after = strdup("30");
+		api_finish(u->req, u->call);
+		u->call = NULL;
+	}
+}
+
+static int
+upload_body(struct http_request *req, const char *data, size_t len, void *ctx)
+{
+	struct upload *u = ctx;
+
+	if (u->write_failed)
+		return -1;
+	evbuffer_add(u->pending, data, len);
+	if (!u->in_flight)
+		upload_write_next(u);
+	if (!u->is_paused &&
+	    evbuffer_get_length(u->pending) >= UPLOAD_HIGH_WATER) {
+		u->is_paused = true;
+		http_request_pause(req);
+	}
+	return 0;
+}
+
+static void
+upload_abort(void *ctx)
+{
+	struct upload *u = ctx;
+
+	u->is_aborted = true;
+	if (!u->in_flight)
+		upload_drop(u);
+}
+
+/* ---- the package received: a transfer ---------------------------------- */
+
+/* The transfer this principal already has under key, or with these bytes;
+ * answers 200 (the same package) or 409 (the key names another).  Returns
+ * 1 when it answered, 0 when there is none, -1 on a database error. */
+static int
+upload_existing(struct upload *u, struct db *db, const char *sha)
+{
+	struct db_result *r = NULL;
+	const char *params[2] = { u->call->who.id, NULL };
+	char id[37];
+	int rc = -1;
+
+	if (u->idempotency_key) {
+		params[1] = u->idempotency_key;
+		if (db_query(db, &r, "SELECT id, encode(package_sha256, 'hex') "
+		    "FROM transfers WHERE submitted_by = $1 AND "
+		    "idempotency_key = $2", 2, params) == -1)
+			goto out;
+		if (db_rows(r) == 1) {
+			snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
+			if (strcmp(db_value(r, 0, 1), sha) == 0)
+				transfer_reply(u->call, db, id, 200);
+			else
+				api_error(u->call, 409, "IDEMPOTENCY_CONFLICT",
+				    "Idempotency-Key %s already names transfer "
+				    "%s, whose package has sha256 %s; this one "
+				    "has %s", u->idempotency_key, id,
+				    db_value(r, 0, 1), sha);
+			rc = 1;
+			goto out;
+		}
+		db_result_free(r);
+		r = NULL;
+	}
+	params[1] = sha;
+	if (db_query(db, &r, "SELECT id FROM transfers WHERE submitted_by = $1 "
+	    "AND package_sha256 = decode($2, 'hex') AND status <> 'failed' "
+	    "ORDER BY submitted_at LIMIT 1", 2, params) == -1)
+		goto out;
+	rc = 0;
+	if (db_rows(r) == 1) {
+		snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
+		transfer_reply(u->call, db, id, 200);
+		rc = 1;
+	}
+out:
+	db_result_free(r);
+	return rc;
+}
+
+static void
+upload_finish_work(struct db *db, void *arg)
+{
+	struct upload *u = arg;
+	struct db_result *r = NULL;
+	char sha[65], size_text[24], id[37], err[512];
+	const char *params[5];
+	uint64_t size = 0;
+	json_t *details = NULL;
+	struct audit_event ev = {
+		.actor = u->call->who.name,
+		.role = role_name(u->call->who.role),
+		.action = "transfer.submit", .object_type = "transfer",
+		.outcome = AUDIT_SUCCESS,
+	};
+	int found, attempt;
+
+	if (u->spool == NULL) {
+		api_error(u->call, 400, "EMPTY_PACKAGE",
+		    "the request body must be the package; it was empty");
+		return;
+	}
+	if (spool_finish(u->spool, sha, &size, err, sizeof(err)) == -1) {
+		api_error(u->call, strstr(err, "storage is full") ? 507 : 500,
+		    "SPOOL_FAILED", "the package could not be made durable");
+		goto drop;
+	}
+	if (size == 0) {
+		api_error(u->call, 400, "EMPTY_PACKAGE",
+		    "the request body must be the package; it was empty");
+		goto drop;
+	}
+	if (u->expect_sha256[0] && strcmp(u->expect_sha256, sha) != 0) {
+		api_error(u->call, 400, "CHECKSUM_MISMATCH", "the request "
+		    "declared sha256 %s but the package has %s; nothing was "
+		    "kept", u->expect_sha256, sha);
+		goto drop;
+	}
+	/* Two uploads with one key may race: the loser looks again. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((found = upload_existing(u, db, sha)) != 0) {
+			if (found == -1)
+				api_db_error(u->call, db);
+			goto drop;
+		}
+		snprintf(size_text, sizeof(size_text), "%llu",
+		    (unsigned long long)size);
+		params[0] = sha;
+		params[1] = size_text;
+		params[2] = u->content_type;
+		params[3] = u->call->who.id;
+		params[4] = u->idempotency_key;
+		if (db_begin(db) == -1 ||
+		    db_query(db, &r, "INSERT INTO transfers (package_sha256, "
+		    "size, content_type, submitted_by, idempotency_key) VALUES "
+		    "(decode($1, 'hex'), $2::bigint, $3, $4, $5) RETURNING id",
+		    5, params) == -1) {
+			db_rollback(db);
+			if (strcmp(db_sqlstate(db), "23505") == 0)
+				continue;	/* the key was taken meanwhile */
+			api_db_error(u->call, db);
+			goto drop;
+		}
+		break;
+	}
+	if (r == NULL) {
+		api_db_error(u->call, db);
+		goto drop;
+	}
+	snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
+	db_result_free(r);
+	r = NULL;
+	if (spool_commit(u->spool, id, err, sizeof(err)) == -1) {
+		db_rollback(db);
+		api_error(u->call, strstr(err, "storage is full") ? 507 : 500,
+		    "SPOOL_FAILED", "the package could not be stored");
+		goto drop;
+	}
+	details = json_pack("{s:s,s:I,s:b}", "package_sha256", sha, "size",
+	    (json_int_t)size, "idempotency_key", u->idempotency_key != NULL);
+	ev.object_id = id;
+	ev.details = details;
+	if (audit_record(db, &ev) == -1 || db_commit(db) == -1) {
+		db_rollback(db);
+		spool_remove(u->app->cfg->storage_spool, id);
+		api_db_error(u->call, db);
+		goto drop;
+	}
+	transfer_reply(u->call, db, id, 202);
+	goto out;
+drop:
+	spool_discard(u->spool);
+	u->spool = NULL;
+out:
+	json_decref(details);
+	spool_discard(u->spool);	/* committed: frees, keeps the file */
+	u->spool = NULL;
+}
+
+static void
+upload_finish_done(void *arg)
+{
+	struct upload *u = arg;
+
+	api_finish(u->req, u->call);
+	u->call = NULL;
+	upload_free(u);
+}
+
+static void
+upload_finish_start(struct upload *u)
+{
+	u->in_flight = true;	/* the upload is the finish job's now */
+	if (workers_submit(u->app->jobs, upload_finish_work,
+	    upload_finish_done, u) == -1) {
+		api_error(u->call, 503, "BUSY", "the server is busy; send the "
+		    "package again later");
+		api_finish(u->req, u->call);
+		u->call = NULL;
+		upload_drop(u);
+	}
+}
+
+static void
+upload_complete(struct http_request *req, void *ctx)
+{
+	struct upload *u = ctx;
+
+	(void)req;
+	u->is_complete = true;
+	if (u->in_flight)
+		return;		/* the write's done callback goes on */
+	if (evbuffer_get_length(u->pending) > 0)
+		upload_write_next(u);
+	else
+		upload_finish_start(u);
+}
+
+/* X-Content-SHA256 (hex) or Content-Digest: sha-256=:base64: (RFC 9530). */
+static int
+upload_declared_digest(struct http_request *req, char out[65])
+{
+	const char *h = http_request_header(req, "X-Content-SHA256");
+	const char *cd = http_request_header(req, "Content-Digest");
+	unsigned char raw[48];
+	const char *p, *end;
+	int i, n;
+
+	out[0] = '\0';
+	if (h) {
+		if (strlen(h) != 64)
+			return -1;
+		for (i = 0; i < 64; i++) {
+			if (!isxdigit((unsigned char)h[i]))
+				return -1;
+			out[i] = (char)tolower((unsigned char)h[i]);
+		}
+		out[64] = '\0';
+		return 0;
+	}
+	if (cd == NULL)
+		return 0;
+	if ((p = strcasestr(cd, "sha-256=:")) == NULL)
+		return 0;		/* other algorithms: not checked */
+	p += 9;
+	if ((end = strchr(p, ':')) == NULL || end - p != 44)
+		return -1;
+	n = EVP_DecodeBlock(raw, (const unsigned char *)p, 44);
+	if (n != 33)			/* 32 bytes and one of padding */
+		return -1;
+	for (i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+static void
+route_transfers_submit(struct api_call *call, struct http_request *req)
+{
+	const char *ctype = http_request_header(req, "Content-Type");
+	const char *key = http_request_header(req, "Idempotency-Key");
+	struct upload *u;
+	size_t i, klen;
+	char digest[65];
+
+	if (ctype) {
+		for (i = 0; i < sizeof(transfer_types) /
+		    sizeof(transfer_types[0]); i++)
+			if (strncasecmp(ctype, transfer_types[i],
+			    strlen(transfer_types[i])) == 0)
+				break;
+		if (i == sizeof(transfer_types) / sizeof(transfer_types[0])) {
+			api_error(call, 415, "UNSUPPORTED_MEDIA_TYPE",
+			    "a package is application/zip, application/x-tar, "
+			    "application/gzip or application/zstd");
+			goto refuse;
+		}
+	}
+	if (key && ((klen = strlen(key)) == 0 || klen > 200)) {
+		api_error(call, 400, "BAD_IDEMPOTENCY_KEY",
+		    "Idempotency-Key must be 1 to 200 characters");
+		goto refuse;
+	}
+	if (upload_declared_digest(req, digest) == -1) {
+		api_error(call, 400, "BAD_DIGEST", "X-Content-SHA256 must be 64 "
+		    "hex digits; Content-Digest sha-256 must be :base64:");
+		goto refuse;
+	}
+	if (!http_request_has_body(req)) {
+		api_error(call, 400, "EMPTY_PACKAGE",
+		    "the request body must be the package");
+		goto refuse;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (u->call = calloc(1, sizeof(*u->call))) == NULL ||
+	    (u->pending = evbuffer_new()) == NULL ||
+	    (u->writing = evbuffer_new()) == NULL) {
+		if (u) {
+			u->req = NULL;
+			upload_free(u);
+		}
+		api_error(call, 500, "INTERNAL", "out of memory");
+		goto refuse;
+	}
+	u->app = call->app;
+	u->call->app = call->app;
+	u->call->route = call->route;
+	u->call->who = call->who;
+	u->call->who.clearance = NULL;
+	u->idempotency_key = key ? strdup(key) : NULL;
+	u->content_type = ctype ? strdup(ctype) : NULL;
+	memcpy(u->expect_sha256, digest, sizeof(digest));
+	u->req = req;
+	http_request_hold(req);
+	http_request_read_body(req, HTTP_BODY_STREAM,
+	    (uint64_t)call->app->cfg->ingest_max_package_bytes, upload_body,
+	    upload_complete, upload_abort, u);
+	return;
+refuse:
+	api_respond(req, call);		/* api.c frees call after on_loop */
+}
+
+/* ---- reading transfers ---------------------------------------------------- */
+
+static void
+route_transfers_get(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *params[2] = { call->params[0], NULL };
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no transfer %s",
+		    call->params[0]);
+		return;
+	}
+	/* An integration sees its own transfers; other roles see all. */
+	if (call->who.role == ROLE_INTEGRATION)
+		params[1] = call->who.id;
+	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	    "JOIN principals p ON p.id = t.submitted_by WHERE t.id = $1 AND "
+	    "($2::uuid IS NULL OR t.submitted_by = $2)", 2, params) == -1) {
+		api_db_error(call, db);
+		return;
+	}
+	if (db_rows(r) == 1)
+		api_reply(call, 200, transfer_json(r, 0));
+	else
+		api_error(call, 404, "NOT_FOUND", "no transfer %s",
+		    call->params[0]);
+	db_result_free(r);
+}
+
+static void
+route_transfers_list(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, *status = NULL, *sep, limit_text[16], *next = NULL;
+	const char *params[5] = { NULL };
+	json_t *items;
+	int limit, n, i;
+
+	if (api_page(call, &limit, &after) == -1)
+		return;
+	if (api_query_param(&status, call->query, "status") == -1) {
+		api_error(call, 400, "BAD_PARAMETER", "status is not correctly "
+		    "percent-encoded");
+		goto out;
+	}
+	if (after) {
+		if ((sep = strchr(after, '|')) == NULL ||
+		    !api_is_uuid(sep + 1)) {
+			api_error(call, 400, "BAD_CURSOR",
+			    "after is not a cursor this list gave out");
+			goto out;
+		}
+		*sep = '\0';
+		params[0] = after;
+		params[1] = sep + 1;
+	}
+	params[2] = status;
+	params[3] = call->who.role == ROLE_INTEGRATION ? call->who.id : NULL;
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[4] = limit_text;
+	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	    "JOIN principals p ON p.id = t.submitted_by "
+	    "WHERE ($1::timestamptz IS NULL OR "
+	    "(t.submitted_at, t.id) < ($1::timestamptz, $2::uuid)) "
+	    "AND ($3::text IS NULL OR t.status = $3) "
+	    "AND ($4::uuid IS NULL OR t.submitted_by = $4) "
+	    "ORDER BY t.submitted_at DESC, t.id DESC LIMIT $5::int", 5,
+	    params) == -1) {
+		if (strncmp(db_sqlstate(db), "22", 2) == 0)
+			api_error(call, 400, "BAD_CURSOR",
+			    "after is not a cursor this list gave out");
+		else
+			api_db_error(call, db);
+		goto out;
+	}
+	n = db_rows(r);
+	items = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, transfer_json(r, i));
+	if (n > limit && asprintf(&next, "%s|%s", db_value(r, limit - 1, 7),
+	    db_value(r, limit - 1, 0)) == -1)
+		next = NULL;
+	api_reply(call, 200, api_list(items, next));
+out:
+	free(next);
+	free(status);
+	free(after);
+	db_result_free(r);
+}
+
+const struct api_route route_transfers_rows[] = {
+	{ "POST", "/v1/transfers", "transfers.submit", ROLE_INTEGRATION,
+	    API_BODY_NONE, NULL, route_transfers_submit, API_POOL_REQUESTS },
+	{ "GET", "/v1/transfers", "transfers.list", ROLE_ANY, API_BODY_NONE,
+	    route_transfers_list, NULL, API_POOL_REQUESTS },
+	{ "GET", "/v1/transfers/{id}", "transfers.get", ROLE_ANY,
+	    API_BODY_NONE, route_transfers_get, NULL, API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
+};

@@ -1,0 +1,160 @@
+/*
+ * spool.c — receiving a package: bytes to disk and to SHA-256 in one pass,
+ * durable before anyone is told it was received.  Owns the part files;
+ * what a transfer is, and who may send one, is decided elsewhere.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ingest.h"
+
+struct spool_file {
+	char		*dir;
+	char		 path[4096];
+	int		 fd;
+	EVP_MD_CTX	*md;
+	uint64_t	 size;
+	int		 is_committed;
+};
+
+static void
+spool_errno(char *err, size_t errlen, const char *what, const char *path)
+{
+	snprintf(err, errlen, "%s %s: %s%s", what, path, strerror(errno),
+	    errno == ENOSPC ? " (storage is full)" : "");
+}
+
+int
+spool_open(struct spool_file **out, const char *dir, char *err, size_t errlen)
+{
+	struct spool_file *f;
+	unsigned char rnd[12];
+	char name[32];
+	int i;
+
+	*out = NULL;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		spool_errno(err, errlen, "cannot make", dir);
+		return -1;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->dir = strdup(dir)) == NULL ||
+	    (f->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(f->md, EVP_sha256(), NULL) != 1 ||
+	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < (int)sizeof(rnd); i++)
+		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	snprintf(f->path, sizeof(f->path), "%s/%s.part", dir, name);
+	if ((f->fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0600)) == -1) {
+		spool_errno(err, errlen, "cannot create", f->path);
+		goto fail;
+	}
+	*out = f;
+	return 0;
+fail:
+	if (f) {
+		EVP_MD_CTX_free(f->md);
+		free(f->dir);
+		free(f);
+	}
+	return -1;
+}
+
+int
+spool_write(struct spool_file *f, const void *data, size_t len, char *err,
+    size_t errlen)
+{
+	const char *p = data;
+	ssize_t n;
+
+	EVP_DigestUpdate(f->md, data, len);
+	while (len > 0) {
+		if ((n = write(f->fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			spool_errno(err, errlen, "cannot write", f->path);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+		f->size += (uint64_t)n;
+	}
+	return 0;
+}
+
+int
+spool_finish(struct spool_file *f, char sha256_hex[65], uint64_t *size,
+    char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	if (fsync(f->fd) == -1) {
+		spool_errno(err, errlen, "cannot sync", f->path);
+		return -1;
+	}
+	EVP_DigestFinal_ex(f->md, md, &n);
+	for (i = 0; i < n && i < 32; i++)
+		snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
+	sha256_hex[64] = '\0';
+	*size = f->size;
+	return 0;
+}
+
+int
+spool_commit(struct spool_file *f, const char *name, char *err, size_t errlen)
+{
+	char final[4096];
+	int dfd;
+
+	snprintf(final, sizeof(final), "%s/%s.pkg", f->dir, name);
+	if (rename(f->path, final) == -1) {
+		spool_errno(err, errlen, "cannot rename", f->path);
+		return -1;
+	}
+	f->is_committed = 1;
+	/* The rename itself must survive a crash. */
+	if ((dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fsync(dfd) == -1) {
+		spool_errno(err, errlen, "cannot sync", f->dir);
+		if (dfd != -1)
+			close(dfd);
+		return -1;
+	}
+	close(dfd);
+	return 0;
+}
+
+void
+spool_discard(struct spool_file *f)
+{
+	if (f == NULL)
+		return;
+	if (f->fd != -1)
+		close(f->fd);
+	if (!f->is_committed)
+		unlink(f->path);
+	EVP_MD_CTX_free(f->md);
+	free(f->dir);
+	free(f);
+}
+
+void
+spool_remove(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.pkg", dir, name);
+	unlink(path);
+}
