@@ -13,7 +13,8 @@ LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
 DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
         clang libclang-rt-14-dev \
-        python3 python3-pytest python3-requests python3-psycopg2 curl wrk openssl
+        python3 python3-pytest python3-requests python3-psycopg2 python3-tuspy \
+        curl wrk openssl
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
               $(wildcard ingest/*.c)

@@ -30,6 +30,7 @@ static const struct api_route *const api_tables[] = {
 	route_tokens_rows,
 	route_audit_rows,
 	route_transfers_rows,
+	route_uploads_rows,
 	NULL,
 };
 
@@ -149,6 +150,7 @@ api_call_free(struct api_call *call)
 	free(call->location);
 	free(call->retry_after);
 	json_decref(call->reply);
+	json_decref(call->headers);
 	json_decref(call->who.clearance);
 	free(call);
 }
@@ -245,8 +247,18 @@ api_db_error(struct api_call *call, struct db *db)
 }
 
 void
+api_header(struct api_call *call, const char *name, const char *value)
+{
+	if (call->headers == NULL)
+		call->headers = json_object();
+	json_object_set_new(call->headers, name, json_string(value));
+}
+
+void
 api_respond(struct http_request *req, struct api_call *call)
 {
+	const char *name;
+	json_t *value;
 	char *text;
 
 	if (call->location)
@@ -255,6 +267,12 @@ api_respond(struct http_request *req, struct api_call *call)
 		http_add_header(req, "Retry-After", call->retry_after);
 	if (call->status == 401)
 		http_add_header(req, "WWW-Authenticate", "Bearer");
+	json_object_foreach(call->headers, name, value)
+		http_add_header(req, name, json_string_value(value));
+	if (call->status == 204) {
+		http_reply(req, 204, NULL, NULL, 0);
+		return;
+	}
 	if (call->reply == NULL)
 		api_error(call, 500, "INTERNAL", "the route gave no reply");
 	text = json_dumps(call->reply, JSON_COMPACT);

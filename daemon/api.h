@@ -69,6 +69,7 @@ struct api_call {
 	json_t			*reply;		/* owned; sent as JSON */
 	char			*location;	/* Location header, or NULL */
 	char			*retry_after;	/* Retry-After header, or NULL */
+	json_t			*headers;	/* more headers {name: value} */
 };
 
 enum api_body { API_BODY_NONE, API_BODY_JSON };
@@ -103,7 +104,8 @@ void	api_finish(struct http_request *req, void *call);
 void	api_respond(struct http_request *req, struct api_call *call);
 void	api_call_free(struct api_call *call);
 
-/* Replies (on the worker, into the call). */
+/* Replies (on the worker, into the call).  A 204 goes without a body. */
+void	api_header(struct api_call *call, const char *name, const char *value);
 void	api_error(struct api_call *call, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	api_db_error(struct api_call *call, struct db *db);
@@ -146,5 +148,6 @@ void	route_health_init(void);
 extern const struct api_route route_tokens_rows[];
 extern const struct api_route route_audit_rows[];
 extern const struct api_route route_transfers_rows[];
+extern const struct api_route route_uploads_rows[];
 
 #endif

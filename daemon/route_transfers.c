@@ -24,6 +24,7 @@
 #include "db.h"
 #include "http.h"
 #include "ingest.h"
+#include "transfers.h"
 #include "workers.h"
 
 #define UPLOAD_HIGH_WATER	(4 * 1024 * 1024)	/* pause reading above */
@@ -188,6 +189,8 @@ upload_write_done(void *arg)
 			fprintf(stderr, "sailo: spool: %s\n", u->err);
 		api_finish(u->req, u->call);
 		u->call = NULL;
+		if (u->is_complete)	/* no abort will come to free it */
+			upload_drop(u);
 		return;
 	}
 	if (evbuffer_get_length(u->pending) > 0)
@@ -217,6 +220,8 @@ upload_write_next(struct upload *u)
 		u->call->retry_after = strdup("30");
 		api_finish(u->req, u->call);
 		u->call = NULL;
+		if (u->is_complete)	/* no abort will come to free it */
+			upload_drop(u);
 	}
 }
 
@@ -252,31 +257,32 @@ upload_abort(void *ctx)
 
 /* The transfer this principal already has under key, or with these bytes;
  * answers 200 (the same package) or 409 (the key names another).  Returns
- * 1 when it answered, 0 when there is none, -1 on a database error. */
+ * 1 when it answered (id_out: the transfer), 0 when there is none, -1 on
+ * a database error. */
 static int
-upload_existing(struct upload *u, struct db *db, const char *sha)
+transfer_existing(struct api_call *call, struct db *db, const char *key,
+    const char *sha, char id_out[37])
 {
 	struct db_result *r = NULL;
-	const char *params[2] = { u->call->who.id, NULL };
-	char id[37];
+	const char *params[2] = { call->who.id, NULL };
 	int rc = -1;
 
-	if (u->idempotency_key) {
-		params[1] = u->idempotency_key;
+	if (key) {
+		params[1] = key;
 		if (db_query(db, &r, "SELECT id, encode(package_sha256, 'hex') "
 		    "FROM transfers WHERE submitted_by = $1 AND "
 		    "idempotency_key = $2", 2, params) == -1)
 			goto out;
 		if (db_rows(r) == 1) {
-			snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
+			snprintf(id_out, 37, "%s", db_value(r, 0, 0));
 			if (strcmp(db_value(r, 0, 1), sha) == 0)
-				transfer_reply(u->call, db, id, 200);
+				transfer_reply(call, db, id_out, 200);
 			else
-				api_error(u->call, 409, "IDEMPOTENCY_CONFLICT",
+				api_error(call, 409, "IDEMPOTENCY_CONFLICT",
 				    "Idempotency-Key %s already names transfer "
 				    "%s, whose package has sha256 %s; this one "
-				    "has %s", u->idempotency_key, id,
-				    db_value(r, 0, 1), sha);
+				    "has %s", key, id_out, db_value(r, 0, 1),
+				    sha);
 			rc = 1;
 			goto out;
 		}
@@ -290,8 +296,8 @@ upload_existing(struct upload *u, struct db *db, const char *sha)
 		goto out;
 	rc = 0;
 	if (db_rows(r) == 1) {
-		snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
-		transfer_reply(u->call, db, id, 200);
+		snprintf(id_out, 37, "%s", db_value(r, 0, 0));
+		transfer_reply(call, db, id_out, 200);
 		rc = 1;
 	}
 out:
@@ -299,22 +305,94 @@ out:
 	return rc;
 }
 
-static void
-upload_finish_work(struct db *db, void *arg)
+void
+transfer_record(struct api_call *call, struct db *db,
+    struct spool_file *spool, const char *sha, uint64_t size,
+    const char *idempotency_key, const char *content_type,
+    const char *upload_id, char id_out[37])
 {
-	struct upload *u = arg;
 	struct db_result *r = NULL;
-	char sha[65], size_text[24], id[37], err[512];
-	const char *params[5];
-	uint64_t size = 0;
+	char size_text[24], id[37], err[512];
+	const char *params[6];
 	json_t *details = NULL;
 	struct audit_event ev = {
-		.actor = u->call->who.name,
-		.role = role_name(u->call->who.role),
+		.actor = call->who.name, .role = role_name(call->who.role),
 		.action = "transfer.submit", .object_type = "transfer",
 		.outcome = AUDIT_SUCCESS,
 	};
 	int found, attempt;
+
+	id_out[0] = '\0';
+	/* Two uploads with one key may race: the loser looks again. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		if ((found = transfer_existing(call, db, idempotency_key,
+		    sha, id_out)) != 0) {
+			if (found == -1)
+				api_db_error(call, db);
+			goto drop;
+		}
+		snprintf(size_text, sizeof(size_text), "%llu",
+		    (unsigned long long)size);
+		params[0] = sha;
+		params[1] = size_text;
+		params[2] = content_type;
+		params[3] = call->who.id;
+		params[4] = idempotency_key;
+		params[5] = upload_id;
+		if (db_begin(db) == -1 ||
+		    db_query(db, &r, "INSERT INTO transfers (package_sha256, "
+		    "size, content_type, submitted_by, idempotency_key, "
+		    "upload_id) VALUES (decode($1, 'hex'), $2::bigint, $3, $4, "
+		    "$5, $6::uuid) RETURNING id", 6, params) == -1) {
+			db_rollback(db);
+			if (strcmp(db_sqlstate(db), "23505") == 0)
+				continue;	/* the key was taken meanwhile */
+			api_db_error(call, db);
+			goto drop;
+		}
+		break;
+	}
+	if (r == NULL) {
+		api_db_error(call, db);
+		goto drop;
+	}
+	snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
+	db_result_free(r);
+	r = NULL;
+	if (spool_commit(spool, id, err, sizeof(err)) == -1) {
+		db_rollback(db);
+		api_error(call, strstr(err, "storage is full") ? 507 : 500,
+		    "SPOOL_FAILED", "the package could not be stored");
+		goto drop;
+	}
+	details = json_pack("{s:s,s:I,s:b,s:s?}", "package_sha256", sha,
+	    "size", (json_int_t)size, "idempotency_key",
+	    idempotency_key != NULL, "upload_id", upload_id);
+	ev.object_id = id;
+	ev.details = details;
+	if (audit_record(db, &ev) == -1 || db_commit(db) == -1) {
+		db_rollback(db);
+		spool_remove(call->app->cfg->storage_spool, id);
+		api_db_error(call, db);
+		goto drop;
+	}
+	snprintf(id_out, 37, "%s", id);
+	transfer_reply(call, db, id, 202);
+	goto out;
+drop:
+	spool_discard(spool);
+	spool = NULL;
+out:
+	json_decref(details);
+	spool_discard(spool);	/* committed: frees, keeps the file */
+}
+
+static void
+upload_finish_work(struct db *db, void *arg)
+{
+	struct upload *u = arg;
+	char sha[65], err[512], id[37];
+	uint64_t size = 0;
 
 	if (u->spool == NULL) {
 		api_error(u->call, 400, "EMPTY_PACKAGE",
@@ -337,64 +415,12 @@ upload_finish_work(struct db *db, void *arg)
 		    "kept", u->expect_sha256, sha);
 		goto drop;
 	}
-	/* Two uploads with one key may race: the loser looks again. */
-	for (attempt = 0; attempt < 2; attempt++) {
-		if ((found = upload_existing(u, db, sha)) != 0) {
-			if (found == -1)
-				api_db_error(u->call, db);
-			goto drop;
-		}
-		snprintf(size_text, sizeof(size_text), "%llu",
-		    (unsigned long long)size);
-		params[0] = sha;
-		params[1] = size_text;
-		params[2] = u->content_type;
-		params[3] = u->call->who.id;
-		params[4] = u->idempotency_key;
-		if (db_begin(db) == -1 ||
-		    db_query(db, &r, "INSERT INTO transfers (package_sha256, "
-		    "size, content_type, submitted_by, idempotency_key) VALUES "
-		    "(decode($1, 'hex'), $2::bigint, $3, $4, $5) RETURNING id",
-		    5, params) == -1) {
-			db_rollback(db);
-			if (strcmp(db_sqlstate(db), "23505") == 0)
-				continue;	/* the key was taken meanwhile */
-			api_db_error(u->call, db);
-			goto drop;
-		}
-		break;
-	}
-	if (r == NULL) {
-		api_db_error(u->call, db);
-		goto drop;
-	}
-	snprintf(id, sizeof(id), "%s", db_value(r, 0, 0));
-	db_result_free(r);
-	r = NULL;
-	if (spool_commit(u->spool, id, err, sizeof(err)) == -1) {
-		db_rollback(db);
-		api_error(u->call, strstr(err, "storage is full") ? 507 : 500,
-		    "SPOOL_FAILED", "the package could not be stored");
-		goto drop;
-	}
-	details = json_pack("{s:s,s:I,s:b}", "package_sha256", sha, "size",
-	    (json_int_t)size, "idempotency_key", u->idempotency_key != NULL);
-	ev.object_id = id;
-	ev.details = details;
-	if (audit_record(db, &ev) == -1 || db_commit(db) == -1) {
-		db_rollback(db);
-		spool_remove(u->app->cfg->storage_spool, id);
-		api_db_error(u->call, db);
-		goto drop;
-	}
-	transfer_reply(u->call, db, id, 202);
-	goto out;
+	transfer_record(u->call, db, u->spool, sha, size, u->idempotency_key,
+	    u->content_type, NULL, id);
+	u->spool = NULL;
+	return;
 drop:
 	spool_discard(u->spool);
-	u->spool = NULL;
-out:
-	json_decref(details);
-	spool_discard(u->spool);	/* committed: frees, keeps the file */
 	u->spool = NULL;
 }
 
@@ -574,16 +600,19 @@ static void
 route_transfers_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
-	char *after = NULL, *status = NULL, *sep, limit_text[16], *next = NULL;
-	const char *params[5] = { NULL };
+	char *after = NULL, *status = NULL, *upload = NULL, *sep;
+	char limit_text[16], *next = NULL;
+	const char *params[6] = { NULL };
 	json_t *items;
 	int limit, n, i;
 
 	if (api_page(call, &limit, &after) == -1)
 		return;
-	if (api_query_param(&status, call->query, "status") == -1) {
-		api_error(call, 400, "BAD_PARAMETER", "status is not correctly "
-		    "percent-encoded");
+	if (api_query_param(&status, call->query, "status") == -1 ||
+	    api_query_param(&upload, call->query, "upload_id") == -1 ||
+	    (upload && !api_is_uuid(upload))) {
+		api_error(call, 400, "BAD_PARAMETER", "status or upload_id is "
+		    "not valid");
 		goto out;
 	}
 	if (after) {
@@ -601,13 +630,15 @@ route_transfers_list(struct api_call *call, struct db *db)
 	params[3] = call->who.role == ROLE_INTEGRATION ? call->who.id : NULL;
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[4] = limit_text;
+	params[5] = upload;
 	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
 	    "JOIN principals p ON p.id = t.submitted_by "
 	    "WHERE ($1::timestamptz IS NULL OR "
 	    "(t.submitted_at, t.id) < ($1::timestamptz, $2::uuid)) "
 	    "AND ($3::text IS NULL OR t.status = $3) "
 	    "AND ($4::uuid IS NULL OR t.submitted_by = $4) "
-	    "ORDER BY t.submitted_at DESC, t.id DESC LIMIT $5::int", 5,
+	    "AND ($6::uuid IS NULL OR t.upload_id = $6) "
+	    "ORDER BY t.submitted_at DESC, t.id DESC LIMIT $5::int", 6,
 	    params) == -1) {
 		if (strncmp(db_sqlstate(db), "22", 2) == 0)
 			api_error(call, 400, "BAD_CURSOR",
@@ -627,6 +658,7 @@ route_transfers_list(struct api_call *call, struct db *db)
 out:
 	free(next);
 	free(status);
+	free(upload);
 	free(after);
 	db_result_free(r);
 }

@@ -19,9 +19,10 @@ struct spool_file {
 	char		*dir;
 	char		 path[4096];
 	int		 fd;
-	EVP_MD_CTX	*md;
+	EVP_MD_CTX	*md;		/* NULL for upload files */
 	uint64_t	 size;
 	int		 is_committed;
+	int		 is_upload;	/* kept on discard: resumable */
 };
 
 static void
@@ -78,7 +79,8 @@ spool_write(struct spool_file *f, const void *data, size_t len, char *err,
 	const char *p = data;
 	ssize_t n;
 
-	EVP_DigestUpdate(f->md, data, len);
+	if (f->md)
+		EVP_DigestUpdate(f->md, data, len);
 	while (len > 0) {
 		if ((n = write(f->fd, p, len)) == -1) {
 			if (errno == EINTR)
@@ -143,11 +145,109 @@ spool_discard(struct spool_file *f)
 		return;
 	if (f->fd != -1)
 		close(f->fd);
-	if (!f->is_committed)
+	if (!f->is_committed && !f->is_upload)
 		unlink(f->path);
 	EVP_MD_CTX_free(f->md);
 	free(f->dir);
 	free(f);
+}
+
+int
+spool_open_upload(struct spool_file **out, const char *dir, const char *name,
+    uint64_t offset, char *err, size_t errlen)
+{
+	struct spool_file *f;
+
+	*out = NULL;
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		spool_errno(err, errlen, "cannot make", dir);
+		return -1;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->dir = strdup(dir)) == NULL) {
+		free(f);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	f->is_upload = 1;
+	snprintf(f->path, sizeof(f->path), "%s/%s.part", dir, name);
+	/* Bytes past the durable offset may be torn: they go. */
+	if ((f->fd = open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) ==
+	    -1 || ftruncate(f->fd, (off_t)offset) == -1 ||
+	    lseek(f->fd, (off_t)offset, SEEK_SET) == -1) {
+		spool_errno(err, errlen, "cannot open", f->path);
+		if (f->fd != -1)
+			close(f->fd);
+		free(f->dir);
+		free(f);
+		return -1;
+	}
+	f->size = offset;
+	*out = f;
+	return 0;
+}
+
+int
+spool_sync(struct spool_file *f, uint64_t *size, char *err, size_t errlen)
+{
+	if (fsync(f->fd) == -1) {
+		spool_errno(err, errlen, "cannot sync", f->path);
+		return -1;
+	}
+	*size = f->size;
+	return 0;
+}
+
+int
+spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
+    char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *buf;
+	unsigned int n = 0, i;
+	EVP_MD_CTX *ctx;
+	uint64_t total = 0;
+	ssize_t got;
+	int fd, rc = -1;
+
+	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1) {
+		spool_errno(err, errlen, "cannot read", f->path);
+		return -1;
+	}
+	if ((buf = malloc(1 << 20)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL) {
+		free(buf);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while ((got = read(fd, buf, 1 << 20)) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)got);
+		total += (uint64_t)got;
+	}
+	if (got == -1)
+		spool_errno(err, errlen, "cannot read", f->path);
+	else {
+		EVP_DigestFinal_ex(ctx, md, &n);
+		for (i = 0; i < n && i < 32; i++)
+			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
+		sha256_hex[64] = '\0';
+		*size = total;
+		rc = 0;
+	}
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+void
+spool_remove_upload(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s.part", dir, name);
+	unlink(path);
 }
 
 void

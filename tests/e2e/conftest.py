@@ -88,8 +88,8 @@ def fresh_database():
 class Sailo:
     """One running `sailo serve`, its log, and helpers to talk to it."""
 
-    def __init__(self, database, tmp_path, **settings):
-        self.port = free_port()
+    def __init__(self, database, tmp_path, port=None, **settings):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"sailo-{self.port}.log"
         self.env = dict(os.environ,
