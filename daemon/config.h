@@ -38,6 +38,10 @@ struct config {
 	char	*storage_spool;		/* uploads in progress and received */
 	/* [ingest] */
 	long long ingest_max_package_bytes;
+	char	*ingest_inbox_dir;	/* "" = no inbox */
+	char	*ingest_outbox_dir;
+	bool	 ingest_inbox_require_marker;
+	int	 ingest_inbox_interval_ms;
 	/* [log] */
 	char	*log_file;		/* "" = stderr */
 	bool	 log_requests;

@@ -23,6 +23,7 @@
 #include "db.h"
 #include "health.h"
 #include "http.h"
+#include "inbox_watch.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -54,7 +55,32 @@ struct serve {
 	struct event		*sigterm, *sigint, *sighup;
 	struct event		*checkpoint_timer;
 	bool			 checkpoint_running;
+	struct event		*inbox_timer;
+	bool			 inbox_running;
 };
+
+/* ---- the inbox folder, scanned on a job worker ------------------------- */
+
+static void
+serve_inbox_done(void *arg)
+{
+	struct serve *sv = arg;
+
+	sv->inbox_running = false;
+}
+
+static void
+serve_inbox_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	if (sv->inbox_running)
+		return;
+	sv->inbox_running = workers_submit(sv->app.jobs, inbox_watch_job,
+	    serve_inbox_done, &sv->app) == 0;
+}
 
 /* ---- audit checkpoints, on a job worker ------------------------------- */
 
@@ -202,6 +228,15 @@ serve(const struct config *cfg)
 		    serve_checkpoint_tick, &sv);
 		event_add(sv.checkpoint_timer, &tick);
 	}
+	if (cfg->ingest_inbox_dir[0]) {
+		struct timeval tick = { cfg->ingest_inbox_interval_ms / 1000,
+		    (cfg->ingest_inbox_interval_ms % 1000) * 1000 };
+
+		mkdir(cfg->ingest_inbox_dir, 0770);
+		sv.inbox_timer = event_new(sv.app.base, -1, EV_PERSIST,
+		    serve_inbox_tick, &sv);
+		event_add(sv.inbox_timer, &tick);
+	}
 	log_info("sailo %s listening on %s (port %d), %d request and %d job "
 	    "workers", SAILO_VERSION, cfg->listen, http_server_port(sv.http),
 	    workers_threads(sv.app.requests), workers_threads(sv.app.jobs));
@@ -213,6 +248,8 @@ serve(const struct config *cfg)
 out:
 	if (sv.checkpoint_timer)
 		event_free(sv.checkpoint_timer);
+	if (sv.inbox_timer)
+		event_free(sv.inbox_timer);
 	/* What the API layer still holds (denial counts) is queued first;
 	 * then the pools, whose last done callbacks still see live objects. */
 	if (sv.app.requests)

@@ -32,6 +32,27 @@ int	spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 	    char *err, size_t errlen);
 /* Removes <dir>/<name>.part (an upload terminated). */
 void	spool_remove_upload(const char *dir, const char *name);
+/* Brings an existing file into the spool as a new part file: a hard link
+ * when the spool is on the same file system, a copy otherwise; the source
+ * stays until the caller removes it.  0, or -1 with err. */
+int	spool_adopt(struct spool_file **out, const char *dir, const char *src,
+	    char *err, size_t errlen);
+
+/*
+ * The inbox folder.  A package is ready when it is a regular file whose
+ * name does not start with '.' nor end in .part, .tmp or .ready, and (when
+ * require_marker) a NAME.ready file stands beside it.  inbox_next() gives
+ * the oldest ready name (malloc'd) or NULL; inbox_remove() takes the file
+ * and its marker away; inbox_report() writes <outbox>/<name>.report.json
+ * atomically; inbox_reject() moves a package the archive cannot read to
+ * the outbox so that it is not taken again.
+ */
+char	*inbox_next(const char *dir, int require_marker);
+void	inbox_remove(const char *dir, const char *name);
+int	inbox_report(const char *outbox, const char *name, const char *json,
+	    char *err, size_t errlen);
+void	inbox_reject(const char *dir, const char *outbox, const char *name);
+
 /* Appends and hashes.  0, or -1 with err (ENOSPC says so). */
 int	spool_write(struct spool_file *f, const void *data, size_t len,
 	    char *err, size_t errlen);

@@ -250,6 +250,49 @@ spool_remove_upload(const char *dir, const char *name)
 	unlink(path);
 }
 
+int
+spool_adopt(struct spool_file **out, const char *dir, const char *src,
+    char *err, size_t errlen)
+{
+	struct spool_file *f;
+	char buf[65536];
+	ssize_t n;
+	int in;
+
+	if (spool_open(&f, dir, err, errlen) == -1)
+		return -1;
+	/* The part file exists (O_EXCL made it ours): replace it by a link. */
+	if (unlink(f->path) == 0 && link(src, f->path) == 0) {
+		close(f->fd);
+		f->fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (f->fd != -1) {
+			*out = f;
+			return 0;
+		}
+	}
+	/* Another file system: copy. */
+	if (f->fd != -1)
+		close(f->fd);
+	if ((f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600)) == -1 || (in = open(src, O_RDONLY | O_CLOEXEC)) == -1) {
+		spool_errno(err, errlen, "cannot copy", src);
+		spool_discard(f);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (spool_write(f, buf, (size_t)n, err, errlen) == -1)
+			break;
+	close(in);
+	if (n != 0) {
+		if (n < 0)
+			spool_errno(err, errlen, "cannot read", src);
+		spool_discard(f);
+		return -1;
+	}
+	*out = f;
+	return 0;
+}
+
 void
 spool_remove(const char *dir, const char *name)
 {
