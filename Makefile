@@ -4,20 +4,21 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # Flags Sailo always needs, even when CFLAGS is given on the command line.
-XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest \
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest -Iformats \
            -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
-           -linih -lpq -lssl -lcrypto -pthread
+           -linih -lpq -larchive -lunistring -lssl -lcrypto -pthread
 
 # Debian packages that build, run and test Sailo (and nothing else).
 DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
+        libarchive-dev libunistring-dev zstd zip \
         clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 python3-tuspy \
         curl wrk openssl
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
-              $(wildcard ingest/*.c)
+              $(wildcard ingest/*.c formats/*.c)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/%,$(wildcard tests/unit/test_*.c))
@@ -34,7 +35,7 @@ all: sailo
 sailo: build/daemon/main.o $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
 
-HEADERS    := $(wildcard daemon/*.h ingest/*.h)
+HEADERS    := $(wildcard daemon/*.h ingest/*.h formats/*.h)
 
 build/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -65,6 +66,12 @@ build/tests/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_HTTP_SRC) $(wildcard daemon
 build/bench/audit_bench: bench/audit_bench.c $(DAEMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
+
+FUZZ_UNPACK_SRC := ingest/unpack.c formats/findings.c
+build/tests/fuzz_unpack: tests/fuzz/fuzz_unpack.c $(FUZZ_UNPACK_SRC) $(HEADERS)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(XCFLAGS) -o $@ tests/fuzz/fuzz_unpack.c $(FUZZ_UNPACK_SRC) $(LDLIBS)
 
 deps:
 	@missing=$$(for p in $(DEPS); do \
@@ -100,11 +107,15 @@ e2e: db build/tests/httpsink
 # A fixed number of runs from the seeds (new inputs go to build/, not to the
 # committed seeds); a crash fails the build and leaves crash-* in build/.
 FUZZ_RUNS ?= 50000
-fuzz: deps build/tests/fuzz_http
-	@rm -rf build/fuzz-corpus && mkdir -p build/fuzz-corpus
+FUZZ_UNPACK_RUNS ?= 20000
+fuzz: deps build/tests/fuzz_http build/tests/fuzz_unpack
+	@rm -rf build/fuzz-corpus build/fuzz-unpack && mkdir -p build/fuzz-corpus
 	build/tests/fuzz_http -runs=$(FUZZ_RUNS) -seed=1 -max_len=4096 -len_control=0 \
 	    -artifact_prefix=build/ build/fuzz-corpus tests/fuzz/seeds_http
-	@echo "fuzz: 1 passed, 0 failed ($(FUZZ_RUNS) runs of fuzz_http)"
+	tests/fuzz/make_unpack_seeds.sh build/fuzz-unpack/seeds
+	build/tests/fuzz_unpack -runs=$(FUZZ_UNPACK_RUNS) -seed=1 -max_len=65536 \
+	    -artifact_prefix=build/ build/fuzz-unpack build/fuzz-unpack/seeds
+	@echo "fuzz: 2 passed, 0 failed ($(FUZZ_RUNS) runs of fuzz_http, $(FUZZ_UNPACK_RUNS) of fuzz_unpack)"
 
 test: unit fuzz e2e
 
@@ -113,7 +124,8 @@ bench: db build/tests/httpsink build/bench/audit_bench
 	bench/audit.sh
 
 fmt:
-	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h tests/unit/*.c \
+	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \
+	    formats/*.h tests/unit/*.c \
 	    tests/*.c tests/fuzz/*.c
 
 clean:

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "formats.h"
+
 struct spool_file;
 
 /* Creates a new part file in dir (made if missing).  0, or -1 with err. */
@@ -68,5 +70,45 @@ void	spool_discard(struct spool_file *f);
 /* Removes a committed package <dir>/<name>.pkg (a transfer that did not
  * commit after all). */
 void	spool_remove(const char *dir, const char *name);
+
+/*
+ * Unpacking a package (zip, tar, tar.gz, tar.zst) entry by entry into a
+ * work folder, hashing while writing.  Each of these is an error finding
+ * and the entry is not written: an absolute path or `..` (also written with
+ * `\`), a link, a device or fifo, a name that is not UTF-8, a duplicate
+ * name (after Unicode NFC and case folding), a file where a folder is
+ * (or the other way round).  Past the limits — entries, unpacked bytes, or
+ * a compression ratio over max_ratio on any window of at least 1 MiB of
+ * output — or on a corrupt or truncated archive, unpacking stops with a
+ * finding (UNPACK_LIMIT, ARCHIVE_BOMB, ARCHIVE_CORRUPT).
+ */
+struct unpack_limits {
+	uint64_t	max_entries;
+	uint64_t	max_unpacked_bytes;
+	double		max_ratio;
+};
+
+struct unpacked_file {
+	char		*path;		/* relative, '/'-separated, UTF-8 */
+	uint64_t	 size;
+	char		 sha256[65];
+};
+
+struct unpack_result {
+	struct unpacked_file	*files;
+	size_t			 nfiles, cap;
+	uint64_t		 bytes;
+	uint64_t		 entries;
+};
+
+/* Unpacks package into work_dir (made; must not exist).  Returns 0 when
+ * done (see f->errors: any error means the package is rejected), -1 when
+ * Sailo failed (disk, memory; err says why). */
+int	unpack_package(struct unpack_result *out, const char *package,
+	    const char *work_dir, const struct unpack_limits *lim,
+	    struct findings *f, char *err, size_t errlen);
+void	unpack_result_free(struct unpack_result *r);
+/* Removes a work folder and everything under it. */
+void	unpack_remove(const char *work_dir);
 
 #endif
