@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "reconcile.h"
 #include "tokens.h"
 #include "workers.h"
 
@@ -187,6 +188,14 @@ serve(const struct config *cfg)
 		goto out;
 	}
 	route_health_init();
+	{
+		/* What a crash may have left in the spool, before serving. */
+		struct db *db = db_new(conninfo);
+
+		if (db)
+			reconcile_spool_job(db, &sv.app);
+		db_free(db);
+	}
 	if ((sv.app.audit_key = audit_key_load(cfg->audit_key_file, err,
 	    sizeof(err))) == NULL) {
 		fprintf(stderr, "sailo: %s (run `sailo audit keygen` once)\n",

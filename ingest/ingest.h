@@ -34,6 +34,14 @@ int	spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 	    char *err, size_t errlen);
 /* Removes <dir>/<name>.part (an upload terminated). */
 void	spool_remove_upload(const char *dir, const char *name);
+/* Calls fn(name, is_package, age_s, arg) for each <name>.pkg and
+ * <name>.part in dir: name without its suffix, age_s since it was last
+ * written (start-up reconciliation). */
+void	spool_list(const char *dir, void (*fn)(const char *name,
+	    int is_package, long age_s, void *arg), void *arg);
+/* Removes <dir>/<name>.part (an upload abandoned in a crash). */
+#define spool_remove_part spool_remove_upload
+
 /* Brings an existing file into the spool as a new part file: a hard link
  * when the spool is on the same file system, a copy otherwise; the source
  * stays until the caller removes it.  0, or -1 with err. */

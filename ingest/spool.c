@@ -3,6 +3,7 @@
  * durable before anyone is told it was received.  Owns the part files;
  * what a transfer is, and who may send one, is decided elsewhere.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ingest.h"
@@ -291,6 +293,40 @@ spool_adopt(struct spool_file **out, const char *dir, const char *src,
 	}
 	*out = f;
 	return 0;
+}
+
+void
+spool_list(const char *dir, void (*fn)(const char *name, int is_package,
+    long age_s, void *arg), void *arg)
+{
+	struct dirent *de;
+	struct stat st;
+	char name[256], path[4096];
+	long age;
+	size_t n;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		age = (long)(time(NULL) - st.st_mtime);
+		if (n > 4 && n < sizeof(name) &&
+		    strcmp(de->d_name + n - 4, ".pkg") == 0) {
+			snprintf(name, sizeof(name), "%.*s", (int)(n - 4),
+			    de->d_name);
+			fn(name, 1, age, arg);
+		} else if (n > 5 && n < sizeof(name) &&
+		    strcmp(de->d_name + n - 5, ".part") == 0) {
+			snprintf(name, sizeof(name), "%.*s", (int)(n - 5),
+			    de->d_name);
+			fn(name, 0, age, arg);
+		}
+	}
+	closedir(d);
 }
 
 void

@@ -205,3 +205,22 @@ def peak_rss_kib(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     raise AssertionError("no VmHWM")
+
+
+def test_start_up_reconciles_the_spool(start_sailo, tmp_path):
+    import uuid
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    old_part = spool / "0123456789abcdef01234567.part"    # a POST cut by a crash
+    old_part.write_bytes(b"half a package")
+    os.utime(old_part, (time.time() - 3600, time.time() - 3600))
+    young_part = spool / "fedcba9876543210fedcba98.part"  # maybe another daemon's
+    young_part.write_bytes(b"in progress")
+    orphan = spool / f"{uuid.uuid4()}.pkg"                 # renamed, never committed
+    orphan.write_bytes(b"package")
+    s = start_sailo(storage_spool=spool)
+    assert not old_part.exists()
+    assert young_part.exists() and orphan.exists()
+    s.stop()
+    assert f"{orphan.name} has no transfer in the catalogue" in s.log()
+    assert "1 abandoned part file(s) removed" in s.log()

@@ -1,0 +1,12 @@
+/*
+ * reconcile.h — start-up comparison of the spool with the catalogue.
+ */
+#ifndef SAILO_RECONCILE_H
+#define SAILO_RECONCILE_H
+
+struct db;
+
+/* Runs at start-up with a connection of its own; arg is the struct app. */
+void	reconcile_spool_job(struct db *db, void *arg);
+
+#endif
