@@ -465,6 +465,29 @@ api_page(struct api_call *call, int *limit, char **after)
 	return 0;
 }
 
+int
+api_page_keyset(struct api_call *call, int *limit, char **after,
+    const char **after_id)
+{
+	char *sep;
+
+	*after_id = NULL;
+	if (api_page(call, limit, after) == -1)
+		return -1;
+	if (*after == NULL)
+		return 0;
+	if ((sep = strchr(*after, '|')) == NULL || !api_is_uuid(sep + 1)) {
+		api_error(call, 400, "BAD_CURSOR",
+		    "after is not a cursor this list gave out");
+		free(*after);
+		*after = NULL;
+		return -1;
+	}
+	*sep = '\0';
+	*after_id = sep + 1;
+	return 0;
+}
+
 json_t *
 api_list(json_t *items, const char *next_plain)
 {

@@ -126,6 +126,10 @@ int	 api_query_param(char **out, const char *query, const char *name);
 /* limit (1–1000, default 100) and after (opaque cursor, decoded).  Returns
  * 0, or -1 after answering 400. */
 int	 api_page(struct api_call *call, int *limit, char **after);
+/* api_page for lists ordered by (time, id) whose cursor is "time|uuid":
+ * *after is the time (malloc'd), *after_id points into it (or both NULL). */
+int	 api_page_keyset(struct api_call *call, int *limit, char **after,
+	    const char **after_id);
 char	*api_cursor_encode(const char *plain);	/* malloc'd */
 char	*api_cursor_decode(const char *cursor);	/* malloc'd or NULL */
 json_t	*api_list(json_t *items, const char *next_plain);

@@ -83,24 +83,14 @@ static void
 route_tokens_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
-	char *after = NULL, *sep, limit_text[16], *next = NULL;
+	char *after = NULL, limit_text[16], *next = NULL;
 	const char *params[3];
 	json_t *items;
 	int limit, n, i;
 
-	if (api_page(call, &limit, &after) == -1)
+	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
 		return;
-	params[0] = params[1] = NULL;
-	if (after) {
-		if ((sep = strchr(after, '|')) == NULL || !api_is_uuid(sep + 1)) {
-			api_error(call, 400, "BAD_CURSOR",
-			    "after is not a cursor this list gave out");
-			goto out;
-		}
-		*sep = '\0';
-		params[0] = after;
-		params[1] = sep + 1;
-	}
+	params[0] = after;
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[2] = limit_text;
 	if (db_query(db, &r, "SELECT " TOKEN_COLUMNS " FROM tokens t "

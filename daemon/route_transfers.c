@@ -600,31 +600,21 @@ static void
 route_transfers_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
-	char *after = NULL, *status = NULL, *upload = NULL, *sep;
+	char *after = NULL, *status = NULL, *upload = NULL;
 	char limit_text[16], *next = NULL;
 	const char *params[6] = { NULL };
 	json_t *items;
 	int limit, n, i;
 
-	if (api_page(call, &limit, &after) == -1)
+	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
 		return;
+	params[0] = after;
 	if (api_query_param(&status, call->query, "status") == -1 ||
 	    api_query_param(&upload, call->query, "upload_id") == -1 ||
 	    (upload && !api_is_uuid(upload))) {
 		api_error(call, 400, "BAD_PARAMETER", "status or upload_id is "
 		    "not valid");
 		goto out;
-	}
-	if (after) {
-		if ((sep = strchr(after, '|')) == NULL ||
-		    !api_is_uuid(sep + 1)) {
-			api_error(call, 400, "BAD_CURSOR",
-			    "after is not a cursor this list gave out");
-			goto out;
-		}
-		*sep = '\0';
-		params[0] = after;
-		params[1] = sep + 1;
 	}
 	params[2] = status;
 	params[3] = call->who.role == ROLE_INTEGRATION ? call->who.id : NULL;

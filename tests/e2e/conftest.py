@@ -141,6 +141,15 @@ class Sailo:
         return self.proc.wait(timeout=timeout)
 
 
+def peak_rss_kib(pid):
+    """A process's peak resident memory (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
 def auth(token):
     return {"Authorization": f"Bearer {token}"} if token else {}
 

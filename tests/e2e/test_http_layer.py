@@ -8,6 +8,8 @@ import time
 
 import requests
 
+from conftest import peak_rss_kib
+
 
 def connect(addr, timeout=5):
     s = socket.create_connection(addr, timeout=timeout)
@@ -194,14 +196,6 @@ def test_1000_idle_keep_alive_connections_do_not_stop_others(sailo):
     finally:
         for s in idle:
             s.close()
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def test_slow_consumer_applies_backpressure_memory_stays_flat(sink_unlimited):

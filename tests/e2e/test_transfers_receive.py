@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import auth
+from conftest import auth, peak_rss_kib
 
 
 def make_tar(files):
@@ -197,14 +197,6 @@ def test_a_large_package_streams_with_flat_memory(spool_sailo):
     assert r.json()["size"] == size
     # 256 MiB went through; sailo grew by its buffers, not by the body
     assert peak_rss_kib(s.proc.pid) - before < 32 * 1024
-
-
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 def test_start_up_reconciles_the_spool(start_sailo, tmp_path):
