@@ -102,7 +102,7 @@ unit: deps $(UNIT_TESTS)
 	  echo "unit: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
 e2e: db build/tests/httpsink
-	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q -rfE tests/e2e
 
 # A fixed number of runs from the seeds (new inputs go to build/, not to the
 # committed seeds); a crash fails the build and leaves crash-* in build/.
