@@ -42,4 +42,24 @@ void	findings_add(struct findings *f, enum severity sev, const char *code,
 int	findings_has(const struct findings *f, const char *code);
 const char *severity_name(enum severity s);
 
+/*
+ * BagIt (RFC 8493, versions 0.97 and 1.0), checked in an unpacked folder.
+ * root is the folder that holds bagit.txt.  known_sha256 (may be NULL)
+ * gives SHA-256 digests already computed while unpacking, by path relative
+ * to root, so that a file is not read twice for them.  Findings:
+ * BAGIT_DECLARATION, BAGIT_MANIFEST (none, or a bad line), BAGIT_FETCH,
+ * UNSAFE_PATH, FILE_MISSING, FILE_UNLISTED, CHECKSUM_MISMATCH, BAGIT_OXUM,
+ * BAGIT_INFO.  bag-info.txt's labels are returned in *info (malloc'd
+ * "Label: value" lines, NULL-terminated) when info is not NULL.
+ * Returns 0, or -1 when a file could not be read (err).
+ */
+struct bagit_digest {
+	const char	*path;
+	const char	*sha256;
+};
+int	bagit_check(const char *root, const struct bagit_digest *known,
+	    size_t nknown, struct findings *f, char ***info, char *err,
+	    size_t errlen);
+void	bagit_info_free(char **info);
+
 #endif
