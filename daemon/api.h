@@ -114,7 +114,8 @@ void	api_reply(struct api_call *call, int status, json_t *reply);
 json_t	*api_error_body(const char *code, const char *message);
 
 /* Records an act by the caller's principal in db's transaction (or alone
- * when there is none).  0, or -1 (the reply is then set to 503). */
+ * when there is none); details stay the caller's.  0, or -1 (the reply is
+ * then set to 503). */
 int	api_audit(struct api_call *call, struct db *db, const char *action,
 	    const char *object_type, const char *object_id, json_t *details);
 

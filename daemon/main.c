@@ -428,6 +428,7 @@ main(int argc, char **argv)
 	}
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sailo: %s\n", err);
+		config_free(&cfg);
 		return 2;
 	}
 	if (log_open(cfg.log_file) == -1)

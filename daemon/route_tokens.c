@@ -70,10 +70,10 @@ route_tokens_create(struct api_call *call, struct db *db)
 	}
 	if (asprintf(&call->location, "/v1/tokens/%s", made.id) == -1)
 		call->location = NULL;
-	api_reply(call, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:O}",
+	api_reply(call, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:o}",
 	    "id", made.id, "name", name, "principal_id", made.principal_id,
 	    "role", role_name(role), "token", made.token,
-	    "clearance", clearance ? clearance : json_array()));
+	    "clearance", clearance ? json_incref(clearance) : json_array()));
 	memset(made.token, 0, sizeof(made.token));
 out:
 	json_decref(body);

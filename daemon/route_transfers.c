@@ -3,9 +3,8 @@
  * GET /v1/transfers and GET /v1/transfers/{id}.
  *
  * The body streams to the spool on job workers while the loop reads the
- * socket: at most one write is in flight per upload, and reading pauses
- * while more than UPLOAD_HIGH_WATER bytes wait for it (backpressure), so
- * memory stays flat whatever the size.  When the body is complete, one job
+ * socket (body_spool.c: one write in flight, reading paused while bytes
+ * wait), so memory stays flat whatever the size.  When the body is complete, one job
  * makes the file durable, checks the declared digest, applies idempotency
  * (per principal: a key, or the same bytes) and records the transfer and
  * its audit event in one transaction.  Processing the package (unpack,
@@ -21,14 +20,14 @@
 
 #include "api.h"
 #include "audit.h"
+#include "body_spool.h"
 #include "db.h"
 #include "http.h"
 #include "ingest.h"
+#include "log.h"
 #include "transfers.h"
 #include "workers.h"
 
-#define UPLOAD_HIGH_WATER	(4 * 1024 * 1024)	/* pause reading above */
-#define UPLOAD_LOW_WATER	(1 * 1024 * 1024)	/* resume below */
 
 #define TRANSFER_COLUMNS \
 	"t.id, t.status, t.format, encode(t.package_sha256, 'hex'), t.size, " \
@@ -46,15 +45,11 @@ struct upload {
 	char			*idempotency_key;
 	char			 expect_sha256[65];	/* "" when not given */
 	char			*content_type;
-	struct evbuffer		*pending;	/* read, not yet written */
-	struct evbuffer		*writing;	/* a worker's, while in flight */
-	struct spool_file	*spool;		/* touched on workers only */
-	bool			 in_flight;
+	struct body_spool	*body;		/* the body, to the spool */
+	struct spool_file	*spool;		/* taken from body when over */
 	bool			 is_complete;
 	bool			 is_aborted;
-	bool			 is_paused;
-	bool			 write_failed;
-	char			 err[512];
+	bool			 has_replied;
 };
 
 static json_t *
@@ -93,16 +88,12 @@ out:
 
 /* ---- the body, to the spool -------------------------------------------- */
 
-static void	upload_write_next(struct upload *u);
 static void	upload_finish_start(struct upload *u);
 
 static void
 upload_free(struct upload *u)
 {
-	if (u->pending)
-		evbuffer_free(u->pending);
-	if (u->writing)
-		evbuffer_free(u->writing);
+	body_spool_free(u->body);
 	api_call_free(u->call);
 	free(u->idempotency_key);
 	free(u->content_type);
@@ -132,115 +123,74 @@ upload_discard_work(struct db *db, void *arg)
 static void
 upload_drop(struct upload *u)
 {
+	if (u->body)
+		u->spool = body_spool_take_file(u->body);
 	if (u->spool == NULL ||
 	    workers_submit(u->app->jobs, upload_discard_work, upload_free_cb,
 	    u) == -1) {
 		spool_discard(u->spool);	/* pool stopped: do it here */
+		u->spool = NULL;
 		upload_free(u);
 	}
 }
 
-static void
-upload_write_work(struct db *db, void *arg)
+static int
+upload_open(struct spool_file **out, void *owner, char *err, size_t errlen)
 {
-	struct upload *u = arg;
-	struct evbuffer_iovec v[16];
-	int n, i;
+	struct upload *u = owner;
 
-	(void)db;
-	if (u->spool == NULL && spool_open(&u->spool,
-	    u->app->cfg->storage_spool, u->err, sizeof(u->err)) == -1) {
-		u->write_failed = true;
-		return;
-	}
-	while (evbuffer_get_length(u->writing) > 0) {
-		n = evbuffer_peek(u->writing, -1, NULL, v, 16);
-		if (n > 16)
-			n = 16;
-		for (i = 0; i < n; i++) {
-			if (spool_write(u->spool, v[i].iov_base, v[i].iov_len,
-			    u->err, sizeof(u->err)) == -1) {
-				u->write_failed = true;
-				return;
-			}
-			evbuffer_drain(u->writing, v[i].iov_len);
-		}
-	}
+	return spool_open(out, u->app->cfg->storage_spool, err, errlen);
 }
 
+/* After each write: the next step is decided by what the body did. */
 static void
-upload_write_done(void *arg)
+upload_settled(void *owner)
 {
-	struct upload *u = arg;
+	struct upload *u = owner;
+	const char *err = body_spool_error(u->body);
 
-	u->in_flight = false;
 	if (u->is_aborted) {
 		upload_drop(u);
 		return;
 	}
-	if (u->write_failed) {
-		/* The body is not read to its end: the reply closes the
+	if (err && !u->has_replied) {
+		/* The body may not be read to its end: the reply closes the
 		 * connection, and the layer's abort frees the upload. */
-		api_error(u->call, strstr(u->err, "storage is full") ? 507 :
-		    500, "SPOOL_FAILED", "the package could not be stored: %s",
-		    strstr(u->err, "storage is full") ? "storage is full" :
-		    "a disk error (see the server log)");
-		if (!strstr(u->err, "storage is full"))
-			fprintf(stderr, "sailo: spool: %s\n", u->err);
-		api_finish(u->req, u->call);
-		u->call = NULL;
+		u->has_replied = true;
+		if (strstr(err, "busy")) {
+			api_error(u->call, 503, "BUSY", "the server is busy; "
+			    "send the package again later");
+			free(u->call->retry_after);
+			u->call->retry_after = strdup("30");
+		} else {
+			if (!strstr(err, "storage is full"))
+				log_warn("spool: %s", err);
+			api_error(u->call, strstr(err, "storage is full") ?
+			    507 : 500, "SPOOL_FAILED", "the package could not "
+			    "be stored: %s", strstr(err, "storage is full") ?
+			    "storage is full" : "a disk error (see the server "
+			    "log)");
+		}
+		api_respond(u->req, u->call);
 		if (u->is_complete)	/* no abort will come to free it */
 			upload_drop(u);
 		return;
 	}
-	if (evbuffer_get_length(u->pending) > 0)
-		upload_write_next(u);
-	else if (u->is_complete)
+	if (!err && u->is_complete)
 		upload_finish_start(u);
-	if (u->is_paused &&
-	    evbuffer_get_length(u->pending) < UPLOAD_LOW_WATER) {
-		u->is_paused = false;
-		http_request_resume(u->req);
-	}
 }
 
-static void
-upload_write_next(struct upload *u)
-{
-	evbuffer_add_buffer(u->writing, u->pending);
-	u->in_flight = true;
-	if (workers_submit(u->app->jobs, upload_write_work, upload_write_done,
-	    u) == -1) {
-		u->in_flight = false;
-		snprintf(u->err, sizeof(u->err), "busy");
-		u->write_failed = true;
-		api_error(u->call, 503, "BUSY", "the server is busy; send the "
-		    "package again later");
-		free(u->call->retry_after);
-		u->call->retry_after = strdup("30");
-		api_finish(u->req, u->call);
-		u->call = NULL;
-		if (u->is_complete)	/* no abort will come to free it */
-			upload_drop(u);
-	}
-}
+static const struct body_spool_ops upload_ops = {
+	upload_open, upload_settled,
+};
 
 static int
 upload_body(struct http_request *req, const char *data, size_t len, void *ctx)
 {
 	struct upload *u = ctx;
 
-	if (u->write_failed)
-		return -1;
-	evbuffer_add(u->pending, data, len);
-	if (!u->in_flight)
-		upload_write_next(u);
-	if (!u->is_paused &&
-	    evbuffer_get_length(u->pending) >= UPLOAD_HIGH_WATER) {
-		u->is_paused = true;
-		http_request_pause(req);
-	}
-	return 0;
+	(void)req;
+	return body_spool_piece(u->body, data, len);
 }
 
 static void
@@ -249,8 +199,9 @@ upload_abort(void *ctx)
 	struct upload *u = ctx;
 
 	u->is_aborted = true;
-	if (!u->in_flight)
+	if (!body_spool_busy(u->body))
 		upload_drop(u);
+	/* else the write's settled() drops it */
 }
 
 /* ---- the package received: a transfer ---------------------------------- */
@@ -437,13 +388,12 @@ upload_finish_done(void *arg)
 static void
 upload_finish_start(struct upload *u)
 {
-	u->in_flight = true;	/* the upload is the finish job's now */
+	u->spool = body_spool_take_file(u->body);
 	if (workers_submit(u->app->jobs, upload_finish_work,
 	    upload_finish_done, u) == -1) {
 		api_error(u->call, 503, "BUSY", "the server is busy; send the "
 		    "package again later");
-		api_finish(u->req, u->call);
-		u->call = NULL;
+		api_respond(u->req, u->call);
 		upload_drop(u);
 	}
 }
@@ -455,10 +405,10 @@ upload_complete(struct http_request *req, void *ctx)
 
 	(void)req;
 	u->is_complete = true;
-	if (u->in_flight)
-		return;		/* the write's done callback goes on */
-	if (evbuffer_get_length(u->pending) > 0)
-		upload_write_next(u);
+	if (body_spool_busy(u->body))
+		return;		/* the write's settled() goes on */
+	if (body_spool_error(u->body))
+		upload_drop(u);	/* it has replied already */
 	else
 		upload_finish_start(u);
 }
@@ -539,12 +489,10 @@ route_transfers_submit(struct api_call *call, struct http_request *req)
 	}
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
 	    (u->call = calloc(1, sizeof(*u->call))) == NULL ||
-	    (u->pending = evbuffer_new()) == NULL ||
-	    (u->writing = evbuffer_new()) == NULL) {
-		if (u) {
-			u->req = NULL;
+	    (u->body = body_spool_new(call->app->jobs, req, &upload_ops,
+	    u)) == NULL) {
+		if (u)
 			upload_free(u);
-		}
 		api_error(call, 500, "INTERNAL", "out of memory");
 		goto refuse;
 	}

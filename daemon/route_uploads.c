@@ -6,8 +6,7 @@
  *
  * An upload is a row (length, durable offset) and a file
  * storage.spool/<id>.part.  A PATCH appends at the offset: its body streams
- * to the file on job workers (one write in flight, reading paused while
- * bytes wait), and when the PATCH ends — complete, or cut off — the file is
+ * to the file on job workers (body_spool.c), and when the PATCH ends — complete, or cut off — the file is
  * made durable and the new offset recorded, so an interrupted upload
  * resumes where its bytes are safe, also after a restart.  The PATCH that
  * completes the upload hashes the file and records the transfer
@@ -23,6 +22,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "body_spool.h"
 #include "db.h"
 #include "http.h"
 #include "ingest.h"
@@ -30,8 +30,6 @@
 #include "transfers.h"
 #include "workers.h"
 
-#define TUS_HIGH_WATER		(4 * 1024 * 1024)
-#define TUS_LOW_WATER		(1 * 1024 * 1024)
 #define TUS_MAX_ACTIVE		256
 
 /* Uploads with a PATCH under way in this daemon (loop thread only). */
@@ -205,6 +203,7 @@ tus_create_work(struct db *db, void *arg)
 	struct spool_file *f = NULL;
 	char length[24], err[512], id[37];
 	const char *params[5];
+	json_t *details = NULL;
 
 	snprintf(length, sizeof(length), "%llu",
 	    (unsigned long long)tc->length);
@@ -230,9 +229,9 @@ tus_create_work(struct db *db, void *arg)
 		    "SPOOL_FAILED", "the upload could not be started");
 		goto out;
 	}
-	if (api_audit(call, db, "upload.create", "upload", id,
-	    json_pack("{s:I}", "length", (json_int_t)tc->length)) == -1 ||
-	    db_commit(db) == -1) {
+	details = json_pack("{s:I}", "length", (json_int_t)tc->length);
+	if (api_audit(call, db, "upload.create", "upload", id, details) ==
+	    -1 || db_commit(db) == -1) {
 		db_rollback(db);
 		spool_remove_upload(call->app->cfg->storage_spool, id);
 		api_db_error(call, db);
@@ -243,6 +242,7 @@ tus_create_work(struct db *db, void *arg)
 	api_reply(call, 201, json_pack("{s:s,s:I,s:i}", "id", id, "length",
 	    (json_int_t)tc->length, "offset", 0));
 out:
+	json_decref(details);
 	spool_discard(f);		/* an upload file stays */
 	db_result_free(r);
 }
@@ -387,30 +387,21 @@ struct tus_patch {
 	char			*idempotency_key;
 	char			*format;
 	bool			 is_done_upload; /* already a transfer */
-	struct evbuffer		*pending;
-	struct evbuffer		*writing;
-	struct spool_file	*spool;		/* workers only */
-	bool			 in_flight;	/* a write job */
+	struct body_spool	*body;		/* the body, to the file */
+	struct spool_file	*spool;		/* taken from body at the end */
 	bool			 is_aborted;
-	bool			 is_paused;
-	bool			 write_failed;
 	bool			 body_over;	/* complete or abort came */
 	bool			 end_started;
 	bool			 end_done;
-	char			 err[512];
 };
 
-static void	tus_write_next(struct tus_patch *p);
 static void	tus_end_start(struct tus_patch *p);
 
 static void
 tus_patch_free(struct tus_patch *p)
 {
 	tus_release(p->id);
-	if (p->pending)
-		evbuffer_free(p->pending);
-	if (p->writing)
-		evbuffer_free(p->writing);
+	body_spool_free(p->body);	/* its file was taken at the end */
 	api_call_free(p->call);
 	free(p->idempotency_key);
 	free(p->format);
@@ -447,85 +438,35 @@ out:
 	db_result_free(r);
 }
 
-static void
-tus_write_work(struct db *db, void *arg)
+static int
+tus_open(struct spool_file **out, void *owner, char *err, size_t errlen)
 {
-	struct tus_patch *p = arg;
-	struct evbuffer_iovec v[16];
-	int n, i;
+	struct tus_patch *p = owner;
 
-	(void)db;
-	if (p->spool == NULL && spool_open_upload(&p->spool,
-	    p->app->cfg->storage_spool, p->id, p->offset, p->err,
-	    sizeof(p->err)) == -1) {
-		p->write_failed = true;
-		return;
-	}
-	while (evbuffer_get_length(p->writing) > 0) {
-		n = evbuffer_peek(p->writing, -1, NULL, v, 16);
-		if (n > 16)
-			n = 16;
-		for (i = 0; i < n; i++) {
-			if (spool_write(p->spool, v[i].iov_base, v[i].iov_len,
-			    p->err, sizeof(p->err)) == -1) {
-				p->write_failed = true;
-				return;
-			}
-			evbuffer_drain(p->writing, v[i].iov_len);
-		}
-	}
+	return spool_open_upload(out, p->app->cfg->storage_spool, p->id,
+	    p->offset, err, errlen);
 }
 
+/* After each write: a failure or a cut-off ends the PATCH (keeping what is
+ * durable, to be resumed); so does the last write of a whole body. */
 static void
-tus_write_done(void *arg)
+tus_settled(void *owner)
 {
-	struct tus_patch *p = arg;
+	struct tus_patch *p = owner;
 
-	p->in_flight = false;
-	if (p->write_failed || p->is_aborted) {
-		/* Keep what is durable; a cut-off PATCH is resumed later. */
+	if (p->is_aborted || body_spool_error(p->body) || p->body_over)
 		tus_end_start(p);
-		return;
-	}
-	if (evbuffer_get_length(p->pending) > 0)
-		tus_write_next(p);
-	else if (p->body_over)
-		tus_end_start(p);
-	if (p->is_paused && evbuffer_get_length(p->pending) < TUS_LOW_WATER) {
-		p->is_paused = false;
-		http_request_resume(p->req);
-	}
 }
 
-static void
-tus_write_next(struct tus_patch *p)
-{
-	evbuffer_add_buffer(p->writing, p->pending);
-	p->in_flight = true;
-	if (workers_submit(p->app->jobs, tus_write_work, tus_write_done, p) ==
-	    -1) {
-		p->in_flight = false;
-		p->write_failed = true;
-		snprintf(p->err, sizeof(p->err), "the server is busy");
-		tus_end_start(p);
-	}
-}
+static const struct body_spool_ops tus_ops = { tus_open, tus_settled };
 
 static int
 tus_body(struct http_request *req, const char *data, size_t len, void *ctx)
 {
 	struct tus_patch *p = ctx;
 
-	if (p->write_failed)
-		return -1;
-	evbuffer_add(p->pending, data, len);
-	if (!p->in_flight)
-		tus_write_next(p);
-	if (!p->is_paused && evbuffer_get_length(p->pending) >= TUS_HIGH_WATER) {
-		p->is_paused = true;
-		http_request_pause(req);
-	}
-	return 0;
+	(void)req;
+	return body_spool_piece(p->body, data, len);
 }
 
 /* The PATCH is over (complete, cut off, or failed): make the bytes
@@ -539,6 +480,7 @@ tus_end_work(struct db *db, void *arg)
 	char offset[24], old[24], sha[65], err[512], tid[37];
 	const char *params[3];
 	uint64_t size = p->offset, hashed;
+	const char *write_err = body_spool_error(p->body);
 
 	if (p->spool && spool_sync(p->spool, &size, err, sizeof(err)) == -1) {
 		log_warn("upload %s: %s", p->id, err);
@@ -556,11 +498,11 @@ tus_end_work(struct db *db, void *arg)
 		goto out;
 	}
 	api_header(call, "Upload-Offset", offset);
-	if (p->write_failed) {
-		log_warn("upload %s: %s", p->id, p->err);
-		api_error(call, strstr(p->err, "storage is full") ? 507 : 500,
-		    "SPOOL_FAILED", "the bytes could not be stored; resume "
-		    "from Upload-Offset");
+	if (write_err) {
+		log_warn("upload %s: %s", p->id, write_err);
+		api_error(call, strstr(write_err, "storage is full") ? 507 :
+		    strstr(write_err, "busy") ? 503 : 500, "SPOOL_FAILED",
+		    "the bytes could not be stored; resume from Upload-Offset");
 		goto out;
 	}
 	call->status = 204;
@@ -625,6 +567,7 @@ tus_end_start(struct tus_patch *p)
 	if (p->end_started)
 		return;
 	p->end_started = true;
+	p->spool = body_spool_take_file(p->body);
 	if (workers_submit(p->app->jobs, tus_end_work, tus_end_done, p) ==
 	    -1) {
 		/* Stopping: the offset stays where it was durable. */
@@ -642,12 +585,9 @@ tus_complete(struct http_request *req, void *ctx)
 
 	(void)req;
 	p->body_over = true;
-	if (p->in_flight)
-		return;			/* the write's done callback ends it */
-	if (evbuffer_get_length(p->pending) > 0)
-		tus_write_next(p);
-	else
+	if (!body_spool_busy(p->body))
 		tus_end_start(p);
+	/* else the last write's settled() ends it */
 }
 
 static void
@@ -659,7 +599,7 @@ tus_abort(void *ctx)
 	p->is_aborted = true;
 	if (p->end_done)
 		tus_patch_free(p);
-	else if (!p->in_flight)
+	else if (!body_spool_busy(p->body))
 		tus_end_start(p);	/* records the offset, no reply */
 }
 
@@ -725,8 +665,8 @@ route_uploads_patch(struct api_call *call, struct http_request *req)
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->call = tus_call_copy(call)) == NULL ||
-	    (p->pending = evbuffer_new()) == NULL ||
-	    (p->writing = evbuffer_new()) == NULL) {
+	    (p->body = body_spool_new(call->app->jobs, req, &tus_ops, p)) ==
+	    NULL) {
 		if (p)
 			tus_patch_free(p);
 		api_error(call, 500, "INTERNAL", "out of memory");
