@@ -155,6 +155,58 @@ api_call_free(struct api_call *call)
 	free(call);
 }
 
+struct api_call *
+api_call_copy(const struct api_call *call)
+{
+	struct api_call *c;
+	int i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->app = call->app;
+	c->route = call->route;
+	c->who = call->who;
+	c->who.clearance = json_incref(call->who.clearance);
+	snprintf(c->peer, sizeof(c->peer), "%s", call->peer);
+	if (call->query && (c->query = strdup(call->query)) == NULL)
+		goto fail;
+	for (i = 0; i < API_MAX_PARAMS; i++)
+		if (call->params[i] &&
+		    (c->params[i] = strdup(call->params[i])) == NULL)
+			goto fail;
+	return c;
+fail:
+	api_call_free(c);
+	return NULL;
+}
+
+void
+api_reply_keyset_page(struct api_call *call, struct db_result *r, int limit,
+    json_t *(*item)(struct db_result *, int), int time_col, int id_col)
+{
+	int n = db_rows(r), i;
+	json_t *items = json_array();
+	char *next = NULL;
+
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, item(r, i));
+	if (n > limit && asprintf(&next, "%s|%s", db_value(r, limit - 1,
+	    time_col), db_value(r, limit - 1, id_col)) == -1)
+		next = NULL;
+	api_reply(call, 200, api_list(items, next));
+	free(next);
+}
+
+void
+api_keyset_query_error(struct api_call *call, struct db *db)
+{
+	if (strncmp(db_sqlstate(db), "22", 2) == 0)	/* a bad cursor time */
+		api_error(call, 400, "BAD_CURSOR",
+		    "after is not a cursor this list gave out");
+	else
+		api_db_error(call, db);
+}
+
 /* ---- replies ----------------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s, or 0. */

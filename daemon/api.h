@@ -97,6 +97,10 @@ void	api_stop(struct app *app);	/* before the pools stop */
 void	api_on_request(struct http_request *req, void *arg);
 void	api_on_done(struct http_request *req, void *arg);
 
+/* A copy of call for work that outlives the on-loop route that got it
+ * (api.c frees the original when such a route returns); NULL on ENOMEM. */
+struct api_call *api_call_copy(const struct api_call *call);
+
 /* For routes with a path of their own (streams): api_finish sends call's
  * reply to req when req is not NULL, then frees call; api_respond sends
  * it and keeps call; api_call_free frees one. */
@@ -131,6 +135,15 @@ int	 api_page(struct api_call *call, int *limit, char **after);
  * *after is the time (malloc'd), *after_id points into it (or both NULL). */
 int	 api_page_keyset(struct api_call *call, int *limit, char **after,
 	    const char **after_id);
+/* Answers a keyset page from r, queried with LIMIT limit + 1: item(r, i)
+ * for the first limit rows, and when there are more, a cursor "time|id"
+ * from columns time_col and id_col of the last one.  A failed keyset query
+ * is 400 when the database could not read the cursor's time, else 503. */
+struct db_result;
+void	 api_reply_keyset_page(struct api_call *call, struct db_result *r,
+	    int limit, json_t *(*item)(struct db_result *, int), int time_col,
+	    int id_col);
+void	 api_keyset_query_error(struct api_call *call, struct db *db);
 char	*api_cursor_encode(const char *plain);	/* malloc'd */
 char	*api_cursor_decode(const char *cursor);	/* malloc'd or NULL */
 json_t	*api_list(json_t *items, const char *next_plain);

@@ -419,24 +419,18 @@ route_audit(struct api_call *call, struct http_request *req)
 	struct audit_csv *c;
 	struct api_call *copy;
 
-	if ((copy = calloc(1, sizeof(*copy))) == NULL) {
-		http_reply(req, 500, "application/json", "{}", 2);
+	if ((copy = api_call_copy(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		api_respond(req, call);
 		return;
 	}
-	copy->app = call->app;
-	copy->route = call->route;
-	copy->who = call->who;
-	copy->who.clearance = NULL;
-	copy->query = call->query;	/* borrowed until the work is done */
-	call->query = NULL;
 	if (!audit_wants_csv(req, copy->query)) {
 		if (http_run(req, call->app->requests, audit_json_work,
 		    api_finish, copy) == -1) {
 			api_call_free(copy);
-			http_add_header(req, "Retry-After", "1");
-			http_reply(req, 503, "application/json",
-			    "{\"error\":{\"code\":\"BUSY\",\"message\":"
-			    "\"the server is busy; try again shortly\"}}", 73);
+			api_error(call, 503, "BUSY",
+			    "the server is busy; try again shortly");
+			api_respond(req, call);
 		}
 		return;
 	}

@@ -83,10 +83,9 @@ static void
 route_tokens_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
-	char *after = NULL, limit_text[16], *next = NULL;
+	char *after = NULL, limit_text[16];
 	const char *params[3];
-	json_t *items;
-	int limit, n, i;
+	int limit;
 
 	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
 		return;
@@ -99,25 +98,11 @@ route_tokens_list(struct api_call *call, struct db *db)
 	    "(t.created_at, t.id) < ($1::timestamptz, $2::uuid) "
 	    "ORDER BY t.created_at DESC, t.id DESC LIMIT $3::int", 3,
 	    params) == -1) {
-		if (strcmp(db_sqlstate(db), "22007") == 0 ||
-		    strcmp(db_sqlstate(db), "22008") == 0)
-			api_error(call, 400, "BAD_CURSOR",
-			    "after is not a cursor this list gave out");
-		else
-			api_db_error(call, db);
+		api_keyset_query_error(call, db);
 		goto out;
 	}
-	n = db_rows(r);
-	items = json_array();
-	for (i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, token_json(r, i));
-	if (n > limit &&
-	    asprintf(&next, "%s|%s", db_value(r, limit - 1, 6),
-	    db_value(r, limit - 1, 0)) == -1)
-		next = NULL;
-	api_reply(call, 200, api_list(items, next));
+	api_reply_keyset_page(call, r, limit, token_json, 6, 0);
 out:
-	free(next);
 	free(after);
 	db_result_free(r);
 }

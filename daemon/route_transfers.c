@@ -488,7 +488,7 @@ route_transfers_submit(struct api_call *call, struct http_request *req)
 		goto refuse;
 	}
 	if ((u = calloc(1, sizeof(*u))) == NULL ||
-	    (u->call = calloc(1, sizeof(*u->call))) == NULL ||
+	    (u->call = api_call_copy(call)) == NULL ||
 	    (u->body = body_spool_new(call->app->jobs, req, &upload_ops,
 	    u)) == NULL) {
 		if (u)
@@ -497,10 +497,6 @@ route_transfers_submit(struct api_call *call, struct http_request *req)
 		goto refuse;
 	}
 	u->app = call->app;
-	u->call->app = call->app;
-	u->call->route = call->route;
-	u->call->who = call->who;
-	u->call->who.clearance = NULL;
 	u->idempotency_key = key ? strdup(key) : NULL;
 	u->content_type = ctype ? strdup(ctype) : NULL;
 	memcpy(u->expect_sha256, digest, sizeof(digest));
@@ -549,10 +545,9 @@ route_transfers_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
 	char *after = NULL, *status = NULL, *upload = NULL;
-	char limit_text[16], *next = NULL;
+	char limit_text[16];
 	const char *params[6] = { NULL };
-	json_t *items;
-	int limit, n, i;
+	int limit;
 
 	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
 		return;
@@ -578,23 +573,11 @@ route_transfers_list(struct api_call *call, struct db *db)
 	    "AND ($6::uuid IS NULL OR t.upload_id = $6) "
 	    "ORDER BY t.submitted_at DESC, t.id DESC LIMIT $5::int", 6,
 	    params) == -1) {
-		if (strncmp(db_sqlstate(db), "22", 2) == 0)
-			api_error(call, 400, "BAD_CURSOR",
-			    "after is not a cursor this list gave out");
-		else
-			api_db_error(call, db);
+		api_keyset_query_error(call, db);
 		goto out;
 	}
-	n = db_rows(r);
-	items = json_array();
-	for (i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, transfer_json(r, i));
-	if (n > limit && asprintf(&next, "%s|%s", db_value(r, limit - 1, 7),
-	    db_value(r, limit - 1, 0)) == -1)
-		next = NULL;
-	api_reply(call, 200, api_list(items, next));
+	api_reply_keyset_page(call, r, limit, transfer_json, 7, 0);
 out:
-	free(next);
 	free(status);
 	free(upload);
 	free(after);

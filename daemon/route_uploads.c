@@ -87,24 +87,14 @@ tus_parse_u64(const char *s, uint64_t *out)
 	return *end == '\0' ? 0 : -1;
 }
 
-/* A copy of what a worker needs of an on-loop call (api.c frees the
- * original when the route returns). */
+/* The call for a worker, answering as tus does. */
 static struct api_call *
 tus_call_copy(const struct api_call *call)
 {
-	struct api_call *c;
-	int i;
+	struct api_call *c = api_call_copy(call);
 
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	c->app = call->app;
-	c->route = call->route;
-	c->who = call->who;
-	c->who.clearance = NULL;
-	for (i = 0; i < API_MAX_PARAMS; i++)
-		if (call->params[i])
-			c->params[i] = strdup(call->params[i]);
-	api_header(c, "Tus-Resumable", "1.0.0");
+	if (c)
+		api_header(c, "Tus-Resumable", "1.0.0");
 	return c;
 }
 

@@ -158,6 +158,26 @@ bagit_declaration(struct bagit *b)
 	free(text);
 }
 
+/* The next line of a tag file that is not empty, its CR (if any) cut;
+ * *lineno counts every line, empty ones too, so that findings name the
+ * file's own line numbers.  NULL at the end. */
+static char *
+bagit_line(char **next, long *lineno)
+{
+	char *line;
+	size_t len;
+
+	while ((line = strsep(next, "\n")) != NULL) {
+		(*lineno)++;
+		len = strlen(line);
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len > 0)
+			return line;
+	}
+	return NULL;
+}
+
 /* RFC 8493 § 2.1.3: %0A, %0D and %25 in manifest paths. */
 static void
 bagit_unescape(char *s)
@@ -309,14 +329,7 @@ bagit_manifest(struct bagit *b, const char *name, int alg, int is_tag)
 		    "%s cannot be read", name);
 		return;
 	}
-	/* strsep keeps empty lines, so that line numbers are the file's. */
-	for (next = text; (line = strsep(&next, "\n")) != NULL; ) {
-		lineno++;
-		len = strlen(line);
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (len == 0)
-			continue;
+	for (next = text; (line = bagit_line(&next, &lineno)) != NULL; ) {
 		hex = line;
 		path = hex + strcspn(hex, " \t");
 		if (*path == '\0') {
@@ -382,13 +395,7 @@ bagit_info(struct bagit *b, char ***info)
 
 	if (text == NULL)
 		return;			/* optional */
-	for (next = text; (line = strsep(&next, "\n")) != NULL; ) {
-		lineno++;
-		len = strlen(line);
-		if (len > 0 && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (len == 0)
-			continue;
+	for (next = text; (line = bagit_line(&next, &lineno)) != NULL; ) {
 		if ((line[0] == ' ' || line[0] == '\t') && n > 0) {
 			char *joined;	/* a continuation of the last label */
 

@@ -29,7 +29,9 @@ int	spool_open_upload(struct spool_file **out, const char *dir,
 /* Flushes an upload file to disk; gives its size.  0, or -1. */
 int	spool_sync(struct spool_file *f, uint64_t *size, char *err,
 	    size_t errlen);
-/* SHA-256 (hex) and size of the whole file, read from disk.  0, or -1. */
+/* SHA-256 (hex) and size of the whole file, made durable first: from the
+ * digest taken while writing when there is one (a copied file), else read
+ * from disk (an upload file, a linked file).  0, or -1. */
 int	spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 	    char *err, size_t errlen);
 /* Removes <dir>/<name>.part (an upload terminated). */

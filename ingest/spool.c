@@ -211,8 +211,18 @@ spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 	ssize_t got;
 	int fd, rc = -1;
 
+	/* Hashed while it was written (a copy): no second read. */
+	if (f->md && !f->is_upload)
+		return spool_finish(f, sha256_hex, size, err, errlen);
 	if ((fd = open(f->path, O_RDONLY | O_CLOEXEC)) == -1) {
 		spool_errno(err, errlen, "cannot read", f->path);
+		return -1;
+	}
+	/* A linked file was written by someone else: durable before it is
+	 * recorded. */
+	if (fsync(fd) == -1) {
+		spool_errno(err, errlen, "cannot sync", f->path);
+		close(fd);
 		return -1;
 	}
 	if ((buf = malloc(1 << 20)) == NULL ||
@@ -266,11 +276,12 @@ spool_adopt(struct spool_file **out, const char *dir, const char *src,
 	/* The part file exists (O_EXCL made it ours): replace it by a link. */
 	if (unlink(f->path) == 0 && link(src, f->path) == 0) {
 		close(f->fd);
-		f->fd = open(f->path, O_WRONLY | O_APPEND | O_CLOEXEC);
-		if (f->fd != -1) {
-			*out = f;
-			return 0;
-		}
+		f->fd = -1;
+		/* Nothing was hashed on the way in: spool_hash() reads it. */
+		EVP_MD_CTX_free(f->md);
+		f->md = NULL;
+		*out = f;
+		return 0;
 	}
 	/* Another file system: copy. */
 	if (f->fd != -1)
