@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "db.h"
@@ -61,6 +62,16 @@ inbox_watch_take(struct app *app, struct db *db, const char *name,
 	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", cfg->ingest_inbox_dir, name);
+	if (access(path, R_OK) == -1) {
+		/* The package's fault, not the archive's: out of the way,
+		 * or every scan would try it again. */
+		inbox_watch_report(app, name, json_pack("{s:s,s:{s:s,s:s}}",
+		    "file", name, "error", "code", "UNREADABLE", "message",
+		    "the archive may not read this file (permissions)"));
+		inbox_reject(cfg->ingest_inbox_dir, cfg->ingest_outbox_dir,
+		    name);
+		return 0;
+	}
 	if (spool_adopt(&f, cfg->storage_spool, path, err, sizeof(err)) == -1 ||
 	    spool_hash(f, sha, &size, err, sizeof(err)) == -1) {
 		log_warn("inbox: %s: %s", name, err);
