@@ -5,21 +5,26 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 # Flags Sailo always needs, even when CFLAGS is given on the command line.
 XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest -Iformats \
-           -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+           -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
+           -I/usr/include/libxml2
 LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
-           -linih -lpq -larchive -lunistring -lssl -lcrypto -pthread
+           -linih -lpq -larchive -lunistring -lxml2 -lmagic -lssl -lcrypto -pthread
 
 # Debian packages that build, run and test Sailo (and nothing else).
 DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
-        libarchive-dev libunistring-dev zstd zip \
+        libarchive-dev libunistring-dev libxml2-dev libmagic-dev \
+        libxml2-utils zstd zip \
         clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 python3-tuspy \
         curl wrk openssl
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
               $(wildcard ingest/*.c formats/*.c)
-DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o)
+# The bundled schemas, embedded in the binary (formats/schemas.S).
+DAEMON_ASM := $(wildcard formats/*.S)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o) $(DAEMON_ASM:%.S=build/%.o)
+SAN_OBJ    := $(DAEMON_SRC:%.c=build/san/%.o) $(DAEMON_ASM:%.S=build/%.o)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,build/tests/%,$(wildcard tests/unit/test_*.c))
 SAN        := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -41,18 +46,22 @@ build/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -MMD -c -o $@ $<
 
+build/%.o: %.S $(wildcard formats/schemas/*.xsd)
+	@mkdir -p $(@D)
+	$(CC) -c -o $@ $<
+
 # Unit tests link the daemon's objects rebuilt under ASan and UBSan.
 build/san/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -c -o $@ $<
 
-build/tests/test_%: tests/unit/test_%.c $(DAEMON_SRC:%.c=build/san/%.o)
+build/tests/test_%: tests/unit/test_%.c $(SAN_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -o $@ $^ $(LDLIBS) -lcmocka
 
 # The daemon itself under ASan and UBSan, for a second run of the black-box
 # tests (leaks and memory errors on every path the tests take).
-build/sailo-asan: build/san/daemon/main.o $(DAEMON_SRC:%.c=build/san/%.o)
+build/sailo-asan: build/san/daemon/main.o $(SAN_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 # The HTTP layer alone, behind a handler that discards bodies (bench, tests);

@@ -31,6 +31,7 @@ static const struct api_route *const api_tables[] = {
 	route_audit_rows,
 	route_transfers_rows,
 	route_uploads_rows,
+	route_aips_rows,
 	NULL,
 };
 
@@ -149,6 +150,7 @@ api_call_free(struct api_call *call)
 	free(call->body);
 	free(call->location);
 	free(call->retry_after);
+	free(call->text);
 	json_decref(call->reply);
 	json_decref(call->headers);
 	json_decref(call->who.clearance);
@@ -269,8 +271,23 @@ void
 api_reply(struct api_call *call, int status, json_t *reply)
 {
 	json_decref(call->reply);
+	free(call->text);
+	call->text = NULL;
 	call->status = status;
 	call->reply = reply;
+}
+
+void
+api_reply_text(struct api_call *call, int status, const char *type,
+    char *text)
+{
+	api_reply(call, status, NULL);
+	if (text == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	call->text = text;
+	call->text_type = type;
 }
 
 void
@@ -323,6 +340,11 @@ api_respond(struct http_request *req, struct api_call *call)
 		http_add_header(req, name, json_string_value(value));
 	if (call->status == 204) {
 		http_reply(req, 204, NULL, NULL, 0);
+		return;
+	}
+	if (call->text) {
+		http_reply(req, call->status, call->text_type, call->text,
+		    strlen(call->text));
 		return;
 	}
 	if (call->reply == NULL)

@@ -42,6 +42,7 @@ struct app {
 	struct metrics		*metrics;
 	struct health		*health;
 	struct audit_key	*audit_key;	/* signs checkpoints */
+	struct ingest_jobs	*ingest;	/* keeps transfers moving */
 };
 
 struct principal {
@@ -70,6 +71,8 @@ struct api_call {
 	char			*location;	/* Location header, or NULL */
 	char			*retry_after;	/* Retry-After header, or NULL */
 	json_t			*headers;	/* more headers {name: value} */
+	char			*text;		/* or a body of another type */
+	const char		*text_type;
 };
 
 enum api_body { API_BODY_NONE, API_BODY_JSON };
@@ -114,6 +117,10 @@ void	api_error(struct api_call *call, int status, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void	api_db_error(struct api_call *call, struct db *db);
 void	api_reply(struct api_call *call, int status, json_t *reply);
+/* A reply that is not JSON (an HTML page, CSV): text is taken over
+ * (NULL: 500). */
+void	api_reply_text(struct api_call *call, int status, const char *type,
+	    char *text);
 /* The error body {"error":{"code","message"}}; the caller owns it. */
 json_t	*api_error_body(const char *code, const char *message);
 
@@ -167,5 +174,6 @@ extern const struct api_route route_tokens_rows[];
 extern const struct api_route route_audit_rows[];
 extern const struct api_route route_transfers_rows[];
 extern const struct api_route route_uploads_rows[];
+extern const struct api_route route_aips_rows[];
 
 #endif

@@ -16,6 +16,26 @@
 
 #include "config.h"
 
+/*
+ * The formats an archive takes for keeping by default: those the National
+ * Archives of Finland lists as acceptable for long-term preservation (PDF
+ * and PDF/A, plain text, XML, CSV, TIFF, JPEG, PNG, JPEG 2000, SVG, ODF,
+ * Office Open XML, WAVE, FLAC, MP3, MPEG-4, Matroska), as libmagic names
+ * them.  ingest.accepted_formats replaces the list.
+ */
+#define INGEST_ACCEPTED_FORMATS \
+	"application/pdf,text/plain,text/xml,application/xml,text/csv," \
+	"image/tiff,image/jpeg,image/png,image/jp2,image/svg+xml," \
+	"application/vnd.oasis.opendocument.text," \
+	"application/vnd.oasis.opendocument.spreadsheet," \
+	"application/vnd.oasis.opendocument.presentation," \
+	"application/vnd.openxmlformats-officedocument.wordprocessingml." \
+	"document," \
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet," \
+	"application/vnd.openxmlformats-officedocument.presentationml." \
+	"presentation," \
+	"audio/x-wav,audio/flac,audio/mpeg,video/mp4,video/x-matroska"
+
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_INT64, CONFIG_BOOL };
 
 struct config_key {
@@ -66,6 +86,11 @@ static const struct config_key config_keys[] = {
 	    audit_checkpoint_minutes, 1, 1440, "10"),
 	KEY("audit", "syslog", CONFIG_BOOL, audit_syslog, 0, 1, "false"),
 	KEY("storage", "spool", CONFIG_STR, storage_spool, 0, 0, "var/spool"),
+	KEY("storage", "root", CONFIG_STR, storage_root, 0, 0, "var/store"),
+	KEY("storage", "work", CONFIG_STR, storage_work, 0, 0, "var/work"),
+	KEY("storage", "person_key_file", CONFIG_STR, storage_person_key_file,
+	    0, 0, "var/keys/person-hmac.key"),
+	KEY("storage", "sha512", CONFIG_BOOL, storage_sha512, 0, 1, "false"),
 	KEY("ingest", "max_package_bytes", CONFIG_INT64,
 	    ingest_max_package_bytes, 1024, 1LL << 50, "68719476736"),
 	KEY("ingest", "inbox_dir", CONFIG_STR, ingest_inbox_dir, 0, 0,
@@ -76,6 +101,25 @@ static const struct config_key config_keys[] = {
 	    ingest_inbox_require_marker, 0, 1, "false"),
 	KEY("ingest", "inbox_interval_ms", CONFIG_INT, ingest_inbox_interval_ms,
 	    100, 3600000, "2000"),
+	KEY("ingest", "max_entries", CONFIG_INT64, ingest_max_entries,
+	    1, 100000000LL, "250000"),
+	KEY("ingest", "max_unpacked_bytes", CONFIG_INT64,
+	    ingest_max_unpacked_bytes, 1024, 1LL << 52, "68719476736"),
+	KEY("ingest", "max_ratio", CONFIG_INT, ingest_max_ratio, 2, 1000000,
+	    "200"),
+	KEY("ingest", "max_metadata_bytes", CONFIG_INT64,
+	    ingest_max_metadata_bytes, 1024, 1LL << 40, "536870912"),
+	KEY("ingest", "format_policy", CONFIG_STR, ingest_format_policy, 0, 0,
+	    "warn"),
+	KEY("ingest", "accepted_formats", CONFIG_STR, ingest_accepted_formats,
+	    0, 0, INGEST_ACCEPTED_FORMATS),
+	KEY("ingest", "keep_packages_days", CONFIG_INT,
+	    ingest_keep_packages_days, 0, 36500, "0"),
+	KEY("ingest", "paused", CONFIG_BOOL, ingest_paused, 0, 1, "false"),
+	KEY("ingest", "poll_interval_ms", CONFIG_INT, ingest_poll_interval_ms,
+	    50, 3600000, "1000"),
+	KEY("ingest", "max_attempts", CONFIG_INT, ingest_max_attempts, 1, 100,
+	    "5"),
 	KEY("log", "file", CONFIG_STR, log_file, 0, 0, ""),
 	KEY("log", "requests", CONFIG_BOOL, log_requests, 0, 1, "true"),
 	KEY("limits", "queue", CONFIG_INT, limits_queue, 1, 10000000, "1000"),
@@ -226,6 +270,12 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			    msg);
 			return -1;
 		}
+	}
+	if (strcmp(cfg->ingest_format_policy, "warn") != 0 &&
+	    strcmp(cfg->ingest_format_policy, "reject") != 0) {
+		snprintf(err, errlen, "ingest.format_policy: \"%s\" is "
+		    "neither warn nor reject", cfg->ingest_format_policy);
+		return -1;
 	}
 	return 0;
 }

@@ -36,12 +36,26 @@ struct config {
 	bool	 audit_syslog;
 	/* [storage] */
 	char	*storage_spool;		/* uploads in progress and received */
+	char	*storage_root;		/* AIPs: <root>/aips/<id>/v<N>/ */
+	char	*storage_work;		/* packages being unpacked */
+	char	*storage_person_key_file; /* HMAC key of person identifiers */
+	bool	 storage_sha512;	/* SHA-512 manifests beside SHA-256 */
 	/* [ingest] */
 	long long ingest_max_package_bytes;
 	char	*ingest_inbox_dir;	/* "" = no inbox */
 	char	*ingest_outbox_dir;
 	bool	 ingest_inbox_require_marker;
 	int	 ingest_inbox_interval_ms;
+	long long ingest_max_entries;
+	long long ingest_max_unpacked_bytes;
+	int	 ingest_max_ratio;
+	long long ingest_max_metadata_bytes;
+	char	*ingest_format_policy;	/* "warn" or "reject" */
+	char	*ingest_accepted_formats; /* MIME types, comma-separated */
+	int	 ingest_keep_packages_days;
+	bool	 ingest_paused;		/* received transfers wait */
+	int	 ingest_poll_interval_ms;
+	int	 ingest_max_attempts;
 	/* [log] */
 	char	*log_file;		/* "" = stderr */
 	bool	 log_requests;

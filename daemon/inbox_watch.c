@@ -95,7 +95,8 @@ inbox_watch_take(struct app *app, struct db *db, const char *name,
 	snprintf(call->who.id, sizeof(call->who.id), "%s", principal_id);
 	snprintf(call->who.name, sizeof(call->who.name), "inbox");
 	call->who.role = ROLE_INTEGRATION;
-	transfer_record(call, db, f, sha, size, NULL, NULL, NULL, tid);
+	transfer_record(call, db, f, sha, size, NULL, NULL, NULL, name,
+	    tid);
 	if (call->status == 200 || call->status == 202) {
 		inbox_watch_report(app, name, json_pack("{s:s,s:O}", "file",
 		    name, "transfer", call->reply));

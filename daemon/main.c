@@ -24,6 +24,8 @@
 #include "health.h"
 #include "http.h"
 #include "inbox_watch.h"
+#include "ingest.h"
+#include "ingest_jobs.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -202,9 +204,19 @@ serve(const struct config *cfg)
 		    err);
 		goto out;
 	}
+	if (ingest_init(cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "sailo: %s\n", err);
+		goto out;
+	}
 	openlog("sailo", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
 	audit_set_syslog(cfg->audit_syslog);
 	api_start(&sv.app);
+	(void)workers_submit(sv.app.jobs, reconcile_store_job, NULL,
+	    &sv.app);
+	if ((sv.app.ingest = ingest_jobs_start(&sv.app)) == NULL) {
+		fprintf(stderr, "sailo: cannot start the ingest jobs\n");
+		goto out;
+	}
 
 	limits.header_timeout_ms = cfg->header_timeout_ms;
 	limits.reply_timeout_ms = cfg->reply_timeout_ms;
@@ -267,6 +279,7 @@ out:
 		workers_stop(sv.app.requests);
 	if (sv.app.jobs)
 		workers_stop(sv.app.jobs);
+	ingest_jobs_free(sv.app.ingest);
 	http_server_free(sv.http);
 	workers_free(sv.app.requests);
 	workers_free(sv.app.jobs);

@@ -7,11 +7,23 @@
  * left, whose client never heard back, and is removed (a younger one may
  * be another daemon's upload in progress).  Runs once, at start-up, before
  * the daemon serves.
+ *
+ * Then, on a job worker while the daemon serves, the AIP store: a version
+ * folder without its catalogue row, or a catalogued version whose folder
+ * is gone, is logged and audited (store.reconcile, outcome failure), never
+ * removed or ignored: a person decides.  Temporary bags of transfers that
+ * are over are removed.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "api.h"
+#include "audit.h"
+#include "config.h"
 #include "db.h"
 #include "ingest.h"
 #include "log.h"
@@ -75,4 +87,183 @@ reconcile_spool_job(struct db *db, void *arg)
 		log_info("spool reconciliation: %d package(s) without a "
 		    "transfer, %d abandoned part file(s) removed", rc.orphans,
 		    rc.removed);
+}
+
+/* ---- the AIP store ------------------------------------------------------ */
+
+struct store_check {
+	struct db	*db;
+	json_t		*batch;		/* [{"a": id, "v": N}] on disk */
+	json_t		*mismatches;	/* the first RECONCILE_LIST */
+	long		 on_disk, orphans, missing;
+	int		 failed;
+};
+
+#define RECONCILE_LIST	100
+
+static void
+store_mismatch(struct store_check *sc, const char *kind, const char *id,
+    int version)
+{
+	log_warn("store: %s: AIP %s version %d", kind, id, version);
+	if (json_array_size(sc->mismatches) < RECONCILE_LIST)
+		json_array_append_new(sc->mismatches, json_pack("{s:s,s:s,"
+		    "s:i}", "kind", kind, "aip", id, "version", version));
+}
+
+/* Which of the folders in the batch the catalogue does not know. */
+static void
+store_flush(struct store_check *sc)
+{
+	struct db_result *r = NULL;
+	const char *params[1];
+	char *text;
+	int i;
+
+	if (json_array_size(sc->batch) == 0 || sc->failed)
+		return;
+	text = json_dumps(sc->batch, JSON_COMPACT);
+	params[0] = text;
+	if (text == NULL || db_query(sc->db, &r, "SELECT x.a, x.v FROM "
+	    "jsonb_to_recordset($1::jsonb) AS x(a uuid, v int) WHERE NOT "
+	    "EXISTS (SELECT 1 FROM aip_versions v WHERE v.aip_id = x.a AND "
+	    "v.version = x.v)", 1, params) == -1)
+		sc->failed = 1;
+	for (i = 0; !sc->failed && i < db_rows(r); i++) {
+		sc->orphans++;
+		store_mismatch(sc, "folder without a catalogue row",
+		    db_value(r, i, 0), atoi(db_value(r, i, 1)));
+	}
+	db_result_free(r);
+	free(text);
+	json_array_clear(sc->batch);
+}
+
+/* Temporary bags of transfers that are over (a try cut short). */
+static void
+store_clean_tmp(struct store_check *sc, const char *root)
+{
+	struct db_result *r = NULL;
+	char path[PATH_MAX];
+	const char *params[1];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/aips/.tmp", root);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!api_is_uuid(de->d_name))
+			continue;
+		params[0] = de->d_name;
+		if (db_query(sc->db, &r, "SELECT 1 FROM transfers WHERE id = "
+		    "$1 AND status IN ('accepted', 'rejected', 'failed')", 1,
+		    params) == 0 && db_rows(r) == 1) {
+			snprintf(path, sizeof(path), "%s/aips/.tmp/%s", root,
+			    de->d_name);
+			unpack_remove(path);
+		}
+		db_result_free(r);
+		r = NULL;
+	}
+	closedir(d);
+}
+
+void
+reconcile_store_job(struct db *db, void *arg)
+{
+	struct app *app = arg;
+	const char *root = app->cfg->storage_root;
+	struct store_check sc = { db, json_array(), json_array(), 0, 0, 0, 0 };
+	struct db_result *r = NULL;
+	char path[PATH_MAX], after_id[37] = "", after_v[16] = "0";
+	const char *params[2];
+	struct dirent *de, *ve;
+	struct stat st;
+	DIR *d, *vd;
+	json_t *details;
+	int i;
+
+	snprintf(path, sizeof(path), "%s/aips", root);
+	if ((d = opendir(path)) != NULL) {
+		while (!sc.failed && (de = readdir(d)) != NULL) {
+			if (!api_is_uuid(de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/aips/%s", root,
+			    de->d_name);
+			if ((vd = opendir(path)) == NULL)
+				continue;
+			while ((ve = readdir(vd)) != NULL) {
+				if (ve->d_name[0] != 'v' ||
+				    atoi(ve->d_name + 1) < 1)
+					continue;
+				sc.on_disk++;
+				json_array_append_new(sc.batch, json_pack(
+				    "{s:s,s:i}", "a", de->d_name, "v",
+				    atoi(ve->d_name + 1)));
+				if (json_array_size(sc.batch) >= 1000)
+					store_flush(&sc);
+			}
+			closedir(vd);
+		}
+		closedir(d);
+		store_flush(&sc);
+	}
+	/* Catalogued versions whose folder is gone, in keyset pages. */
+	while (!sc.failed) {
+		params[0] = after_id[0] ? after_id : NULL;
+		params[1] = after_v;
+		if (db_query(db, &r, "SELECT aip_id, version FROM aip_versions "
+		    "WHERE $1::uuid IS NULL OR (aip_id, version) > ($1::uuid, "
+		    "$2::int) ORDER BY aip_id, version LIMIT 1000", 2,
+		    params) == -1) {
+			sc.failed = 1;
+			break;
+		}
+		for (i = 0; i < db_rows(r); i++) {
+			snprintf(path, sizeof(path), "%s/aips/%s/v%s", root,
+			    db_value(r, i, 0), db_value(r, i, 1));
+			if (stat(path, &st) == -1) {
+				sc.missing++;
+				store_mismatch(&sc, "catalogued but not on "
+				    "disk", db_value(r, i, 0),
+				    atoi(db_value(r, i, 1)));
+			}
+		}
+		if (db_rows(r) < 1000) {
+			db_result_free(r);
+			break;
+		}
+		snprintf(after_id, sizeof(after_id), "%s",
+		    db_value(r, db_rows(r) - 1, 0));
+		snprintf(after_v, sizeof(after_v), "%s",
+		    db_value(r, db_rows(r) - 1, 1));
+		db_result_free(r);
+	}
+	if (sc.failed)
+		log_warn("store reconciliation: %s", db_error(db));
+	else {
+		store_clean_tmp(&sc, root);
+		log_info("store reconciliation: %ld AIP version(s) on disk, %ld "
+		    "without a catalogue row, %ld catalogued but missing",
+		    sc.on_disk, sc.orphans, sc.missing);
+		details = json_pack("{s:I,s:I,s:I,s:O}", "on_disk",
+		    (json_int_t)sc.on_disk, "orphans", (json_int_t)sc.orphans,
+		    "missing", (json_int_t)sc.missing, "mismatches",
+		    sc.mismatches);
+		if (sc.orphans || sc.missing) {
+			struct audit_event ev = {
+				.actor = "system", .action = "store.reconcile",
+				.object_type = "store",
+				.outcome = AUDIT_FAILURE, .details = details,
+			};
+
+			if (audit_record(db, &ev) == -1)
+				log_warn("store reconciliation: not audited: "
+				    "%s", db_error(db));
+		}
+		json_decref(details);
+	}
+	json_decref(sc.batch);
+	json_decref(sc.mismatches);
 }

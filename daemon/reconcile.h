@@ -8,5 +8,7 @@ struct db;
 
 /* Runs at start-up with a connection of its own; arg is the struct app. */
 void	reconcile_spool_job(struct db *db, void *arg);
+/* Compares the AIP store with the catalogue; a job on the job pool. */
+void	reconcile_store_job(struct db *db, void *arg);
 
 #endif

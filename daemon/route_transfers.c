@@ -24,14 +24,12 @@
 #include "db.h"
 #include "http.h"
 #include "ingest.h"
+#include "ingest_jobs.h"
 #include "log.h"
 #include "transfers.h"
 #include "workers.h"
 
 
-#define TRANSFER_COLUMNS \
-	"t.id, t.status, t.format, encode(t.package_sha256, 'hex'), t.size, " \
-	"p.name, " API_SQL_TIME("t.submitted_at") ", t.submitted_at::text"
 
 static const char *const transfer_types[] = {
 	"application/zip", "application/x-tar", "application/gzip",
@@ -52,18 +50,6 @@ struct upload {
 	bool			 has_replied;
 };
 
-static json_t *
-transfer_json(struct db_result *r, int i)
-{
-	return json_pack("{s:s,s:s,s:s?,s:s,s:I,s:s,s:s,s:[]}",
-	    "id", db_value(r, i, 0), "status", db_value(r, i, 1),
-	    "format", db_isnull(r, i, 2) ? NULL : db_value(r, i, 2),
-	    "package_sha256", db_value(r, i, 3),
-	    "size", (json_int_t)strtoll(db_value(r, i, 4), NULL, 10),
-	    "submitted_by", db_value(r, i, 5),
-	    "submitted_at", db_value(r, i, 6), "aips");
-}
-
 /* Replies with transfer id as it is now: status 200, 201 or 202. */
 static void
 transfer_reply(struct api_call *call, struct db *db, const char *id,
@@ -72,7 +58,7 @@ transfer_reply(struct api_call *call, struct db *db, const char *id,
 	struct db_result *r = NULL;
 	const char *params[1] = { id };
 
-	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	if (db_query(db, &r, "SELECT " INGEST_TRANSFER_COLUMNS " FROM transfers t "
 	    "JOIN principals p ON p.id = t.submitted_by WHERE t.id = $1", 1,
 	    params) == -1 || db_rows(r) != 1) {
 		api_db_error(call, db);
@@ -81,7 +67,7 @@ transfer_reply(struct api_call *call, struct db *db, const char *id,
 	free(call->location);
 	if (asprintf(&call->location, "/v1/transfers/%s", id) == -1)
 		call->location = NULL;
-	api_reply(call, status, transfer_json(r, 0));
+	api_reply(call, status, ingest_transfer_json(r, 0));
 out:
 	db_result_free(r);
 }
@@ -260,11 +246,11 @@ void
 transfer_record(struct api_call *call, struct db *db,
     struct spool_file *spool, const char *sha, uint64_t size,
     const char *idempotency_key, const char *content_type,
-    const char *upload_id, char id_out[37])
+    const char *upload_id, const char *inbox_name, char id_out[37])
 {
 	struct db_result *r = NULL;
 	char size_text[24], id[37], err[512];
-	const char *params[6];
+	const char *params[7];
 	json_t *details = NULL;
 	struct audit_event ev = {
 		.actor = call->who.name, .role = role_name(call->who.role),
@@ -290,11 +276,13 @@ transfer_record(struct api_call *call, struct db *db,
 		params[3] = call->who.id;
 		params[4] = idempotency_key;
 		params[5] = upload_id;
+		params[6] = inbox_name;
 		if (db_begin(db) == -1 ||
 		    db_query(db, &r, "INSERT INTO transfers (package_sha256, "
 		    "size, content_type, submitted_by, idempotency_key, "
-		    "upload_id) VALUES (decode($1, 'hex'), $2::bigint, $3, $4, "
-		    "$5, $6::uuid) RETURNING id", 6, params) == -1) {
+		    "upload_id, inbox_name) VALUES (decode($1, 'hex'), "
+		    "$2::bigint, $3, $4, $5, $6::uuid, $7) RETURNING id", 7,
+		    params) == -1) {
 			db_rollback(db);
 			if (strcmp(db_sqlstate(db), "23505") == 0)
 				continue;	/* the key was taken meanwhile */
@@ -329,6 +317,7 @@ transfer_record(struct api_call *call, struct db *db,
 	}
 	snprintf(id_out, 37, "%s", id);
 	transfer_reply(call, db, id, 202);
+	ingest_jobs_kick(call->app->ingest);
 	goto out;
 drop:
 	spool_discard(spool);
@@ -367,7 +356,7 @@ upload_finish_work(struct db *db, void *arg)
 		goto drop;
 	}
 	transfer_record(u->call, db, u->spool, sha, size, u->idempotency_key,
-	    u->content_type, NULL, id);
+	    u->content_type, NULL, NULL, id);
 	u->spool = NULL;
 	return;
 drop:
@@ -526,14 +515,14 @@ route_transfers_get(struct api_call *call, struct db *db)
 	/* An integration sees its own transfers; other roles see all. */
 	if (call->who.role == ROLE_INTEGRATION)
 		params[1] = call->who.id;
-	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	if (db_query(db, &r, "SELECT " INGEST_TRANSFER_COLUMNS " FROM transfers t "
 	    "JOIN principals p ON p.id = t.submitted_by WHERE t.id = $1 AND "
 	    "($2::uuid IS NULL OR t.submitted_by = $2)", 2, params) == -1) {
 		api_db_error(call, db);
 		return;
 	}
 	if (db_rows(r) == 1)
-		api_reply(call, 200, transfer_json(r, 0));
+		api_reply(call, 200, ingest_transfer_json(r, 0));
 	else
 		api_error(call, 404, "NOT_FOUND", "no transfer %s",
 		    call->params[0]);
@@ -564,7 +553,7 @@ route_transfers_list(struct api_call *call, struct db *db)
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[4] = limit_text;
 	params[5] = upload;
-	if (db_query(db, &r, "SELECT " TRANSFER_COLUMNS " FROM transfers t "
+	if (db_query(db, &r, "SELECT " INGEST_TRANSFER_COLUMNS " FROM transfers t "
 	    "JOIN principals p ON p.id = t.submitted_by "
 	    "WHERE ($1::timestamptz IS NULL OR "
 	    "(t.submitted_at, t.id) < ($1::timestamptz, $2::uuid)) "
@@ -576,11 +565,151 @@ route_transfers_list(struct api_call *call, struct db *db)
 		api_keyset_query_error(call, db);
 		goto out;
 	}
-	api_reply_keyset_page(call, r, limit, transfer_json, 7, 0);
+	api_reply_keyset_page(call, r, limit, ingest_transfer_json, 7, 0);
 out:
 	free(status);
 	free(upload);
 	free(after);
+	db_result_free(r);
+}
+
+/* ---- the report -------------------------------------------------------- */
+
+static void
+html_text(FILE *fp, const char *s)
+{
+	for (; s && *s; s++)
+		switch (*s) {
+		case '<': fputs("&lt;", fp); break;
+		case '>': fputs("&gt;", fp); break;
+		case '&': fputs("&amp;", fp); break;
+		case '"': fputs("&quot;", fp); break;
+		default: fputc(*s, fp);
+		}
+}
+
+/* The report as a page a person can open and print. */
+static char *
+report_html(const json_t *report)
+{
+	const json_t *t = json_object_get(report, "transfer"), *fi;
+	const char *status = json_string_value(json_object_get(t, "status"));
+	char *page = NULL;
+	size_t len = 0, i;
+	FILE *fp;
+
+	if ((fp = open_memstream(&page, &len)) == NULL)
+		return NULL;
+	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<title>Transfer ", fp);
+	html_text(fp, json_string_value(json_object_get(t, "id")));
+	fputs("</title><style>body{font-family:sans-serif;margin:2em}"
+	    "table{border-collapse:collapse}td,th{border:1px solid #999;"
+	    "padding:4px 8px;text-align:left;vertical-align:top}"
+	    ".error{background:#fdd}.warning{background:#ffd}</style></head>"
+	    "<body>\n<h1>Transfer ", fp);
+	html_text(fp, json_string_value(json_object_get(t, "id")));
+	fputs("</h1>\n<table>", fp);
+	fputs("<tr><th>Status</th><td>", fp);
+	html_text(fp, status);
+	fputs("</td></tr><tr><th>Format</th><td>", fp);
+	html_text(fp, json_string_value(json_object_get(t, "format")));
+	fputs("</td></tr><tr><th>Submitted by</th><td>", fp);
+	html_text(fp, json_string_value(json_object_get(t, "submitted_by")));
+	fputs("</td></tr><tr><th>Submitted at</th><td>", fp);
+	html_text(fp, json_string_value(json_object_get(t, "submitted_at")));
+	fputs("</td></tr><tr><th>Package SHA-256</th><td><code>", fp);
+	html_text(fp, json_string_value(json_object_get(t, "package_sha256")));
+	fprintf(fp, "</code></td></tr><tr><th>Errors</th><td>%lld</td></tr>"
+	    "<tr><th>Warnings</th><td>%lld</td></tr><tr><th>AIPs</th><td>",
+	    json_integer_value(json_object_get(report, "errors")),
+	    json_integer_value(json_object_get(report, "warnings")));
+	for (i = 0; i < json_array_size(json_object_get(t, "aips")); i++) {
+		html_text(fp, json_string_value(json_array_get(
+		    json_object_get(t, "aips"), i)));
+		fputs("<br>", fp);
+	}
+	fputs("</td></tr></table>\n<h2>Findings</h2>\n", fp);
+	if (json_array_size(json_object_get(report, "findings")) == 0)
+		fputs("<p>None.</p>\n", fp);
+	else
+		fputs("<table><tr><th>Severity</th><th>Code</th><th>File</th>"
+		    "<th>Line</th><th>Message</th></tr>\n", fp);
+	json_array_foreach(json_object_get(report, "findings"), i, fi) {
+		const char *sev = json_string_value(json_object_get(fi,
+		    "severity"));
+
+		fputs("<tr class=\"", fp);
+		html_text(fp, sev);
+		fputs("\"><td>", fp);
+		html_text(fp, sev);
+		fputs("</td><td><code>", fp);
+		html_text(fp, json_string_value(json_object_get(fi, "code")));
+		fputs("</code></td><td>", fp);
+		html_text(fp, json_string_value(json_object_get(fi, "path")));
+		fputs("</td><td>", fp);
+		if (json_object_get(fi, "line"))
+			fprintf(fp, "%lld", json_integer_value(
+			    json_object_get(fi, "line")));
+		fputs("</td><td>", fp);
+		html_text(fp, json_string_value(json_object_get(fi,
+		    "message")));
+		fputs("</td></tr>\n", fp);
+	}
+	if (json_array_size(json_object_get(report, "findings")) > 0)
+		fputs("</table>\n", fp);
+	fputs("</body></html>\n", fp);
+	if (fclose(fp) == EOF) {
+		free(page);
+		return NULL;
+	}
+	return page;
+}
+
+static void
+route_transfers_report(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *params[2] = { call->params[0], NULL };
+	char *format = NULL;
+	json_t *report;
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no transfer %s",
+		    call->params[0]);
+		return;
+	}
+	if (api_query_param(&format, call->query, "format") == -1 ||
+	    (format && strcmp(format, "html") != 0 &&
+	    strcmp(format, "json") != 0)) {
+		api_error(call, 400, "BAD_PARAMETER", "format is json or html");
+		goto out;
+	}
+	/* An integration sees the reports of its own transfers. */
+	if (call->who.role == ROLE_INTEGRATION)
+		params[1] = call->who.id;
+	if (db_query(db, &r, "SELECT 1 FROM transfers WHERE id = $1 AND "
+	    "($2::uuid IS NULL OR submitted_by = $2)", 2, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) != 1) {
+		api_error(call, 404, "NOT_FOUND", "no transfer %s",
+		    call->params[0]);
+		goto out;
+	}
+	if ((report = ingest_report_json(db, call->params[0])) == NULL) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (format && strcmp(format, "html") == 0) {
+		api_reply_text(call, 200, "text/html; charset=utf-8",
+		    report_html(report));
+		json_decref(report);
+	} else
+		api_reply(call, 200, report);
+out:
+	free(format);
 	db_result_free(r);
 }
 
@@ -591,5 +720,7 @@ const struct api_route route_transfers_rows[] = {
 	    route_transfers_list, NULL, API_POOL_REQUESTS },
 	{ "GET", "/v1/transfers/{id}", "transfers.get", ROLE_ANY,
 	    API_BODY_NONE, route_transfers_get, NULL, API_POOL_REQUESTS },
+	{ "GET", "/v1/transfers/{id}/report", "transfers.report", ROLE_ANY,
+	    API_BODY_NONE, route_transfers_report, NULL, API_POOL_REQUESTS },
 	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
 };

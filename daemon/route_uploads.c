@@ -507,7 +507,7 @@ tus_end_work(struct db *db, void *arg)
 		goto out;
 	}
 	transfer_record(call, db, p->spool, sha, hashed, p->idempotency_key,
-	    NULL, p->id, tid);
+	    NULL, p->id, NULL, tid);
 	p->spool = NULL;
 	if (tid[0] == '\0')
 		goto out;		/* 409 or a failure: its own reply */

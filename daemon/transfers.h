@@ -24,6 +24,6 @@ struct spool_file;
 void	transfer_record(struct api_call *call, struct db *db,
 	    struct spool_file *spool, const char *sha, uint64_t size,
 	    const char *idempotency_key, const char *content_type,
-	    const char *upload_id, char id_out[37]);
+	    const char *upload_id, const char *inbox_name, char id_out[37]);
 
 #endif

@@ -10,10 +10,17 @@
 #ifndef SAILO_INGEST_H
 #define SAILO_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "formats.h"
+
+struct config;
+struct db;
+struct db_result;
 
 struct spool_file;
 
@@ -120,5 +127,88 @@ int	unpack_package(struct unpack_result *out, const char *package,
 void	unpack_result_free(struct unpack_result *r);
 /* Removes a work folder and everything under it. */
 void	unpack_remove(const char *work_dir);
+
+/*
+ * The pipeline (process.c).  ingest_init() runs once at start-up: libxml2
+ * and the bundled schemas, and the person identifier key (made when
+ * absent).  ingest_process_next() claims the oldest transfer waiting that
+ * no daemon works on and takes it through unpack, identify, validate and
+ * store to accepted, rejected or failed; 1 when it processed one, 0 when
+ * none waits (or stop() asked it to stop at a safe point: the transfer
+ * waits for the next try), -1 when the try failed on Sailo's side (it is
+ * tried again, up to ingest.max_attempts).
+ */
+int	ingest_init(const struct config *cfg, char *err, size_t errlen);
+int	ingest_process_next(struct db *db, const struct config *cfg,
+	    bool (*stop)(void *), void *stop_arg);
+/* Removes kept packages (ingest.keep_packages_days) whose time is up. */
+void	ingest_purge_kept(struct db *db, const struct config *cfg);
+/* HMAC-SHA-256 of a person identity code under the key; 0, or -1. */
+int	ingest_person_hmac(const char *ssn, char hex[65]);
+
+/* A transfer as the API shows it (report.c): the columns to select from
+ * transfers t JOIN principals p, and the JSON of row i.  Column 7 is the
+ * submission time as the keyset cursor wants it. */
+#define INGEST_TRANSFER_COLUMNS \
+	"t.id, t.status, t.format, encode(t.package_sha256, 'hex'), t.size, " \
+	"p.name, to_char(t.submitted_at AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.submitted_at::text, " \
+	"COALESCE((SELECT json_agg(v.aip_id ORDER BY v.aip_id) FROM " \
+	"aip_versions v WHERE v.transfer_id = t.id), '[]')::text, " \
+	"to_char(t.finished_at AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), t.failure"
+json_t	*ingest_transfer_json(struct db_result *r, int i);
+/* {"transfer", "findings": […], "errors", "warnings"}, or NULL. */
+json_t	*ingest_report_json(struct db *db, const char *id);
+
+/*
+ * AIPs (aip.c): one version of an AIP is a BagIt 1.0 bag.  aip_write()
+ * makes the bag at spec->dir (which must not exist): each file is a hard
+ * link to its source (or to link_from, the same bytes in the previous
+ * version), copied only across file systems; manifest-sha256.txt from the
+ * digests given, bagit.txt, bag-info.txt (the info lines, then
+ * Bagging-Date and Payload-Oxum), tagmanifest-sha256.txt (and SHA-512
+ * manifests when asked).  Nothing is synced one by one: aip_sync() makes
+ * a batch durable at once (syncfs of the store's file system), once after
+ * the bags are written and once after aip_place() has renamed each into
+ * <aip_dir>/v<version> (a folder left there by an earlier try that never
+ * reached the catalogue is replaced; *replaced says so).
+ */
+struct aip_file {
+	char		*src;
+	char		*dst;		/* in the bag: data/content/… */
+	uint64_t	 size;
+	char		 sha256[65];
+	const char	*link_from;	/* or NULL */
+};
+struct aip_spec {
+	const char		*dir;
+	const struct aip_file	*files;
+	size_t			 nfiles;
+	const char *const	*info;	/* "Label: value", NULL-ended */
+	bool			 sha512;
+};
+int	aip_write(const struct aip_spec *s, char tagmanifest_sha256[65],
+	    char *err, size_t errlen);
+int	aip_sync(const char *root, char *err, size_t errlen);
+int	aip_place(const char *tmp, const char *aip_dir, int version,
+	    bool *replaced, char *err, size_t errlen);
+/* hex digest (alg: an OpenSSL name, "sha256") and size of a file. */
+int	aip_file_digest(const char *path, const char *alg, char *hex,
+	    uint64_t *size, char *err, size_t errlen);
+void	aip_hex(const unsigned char *md, unsigned int len, char *out);
+void	aip_uuid(char out[37]);		/* a random (v4) UUID */
+
+/* data/metadata/premis.xml: PREMIS 3 events of one AIP version. */
+struct premis_event {
+	const char	*type;		/* "ingestion", "validation", … */
+	const char	*at;		/* RFC 3339 */
+	const char	*detail;
+	const char	*outcome;	/* "success" */
+	const char	*agent;		/* principal, or NULL: the default */
+};
+int	aip_write_premis(const char *path, const char *aip_id,
+	    const struct premis_event *ev, size_t nev, const char *agent,
+	    char *err, size_t errlen);
 
 #endif

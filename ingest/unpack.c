@@ -27,7 +27,7 @@
 #include "ingest.h"
 
 #define UNPACK_WINDOW	(1024 * 1024)	/* ratio window, bytes of output */
-#define UNPACK_BLOCK	(256 * 1024)
+#define UNPACK_BLOCK	(1024 * 1024)	/* bytes read from the package at once */
 #define UNPACK_MAX_NAME	1024		/* bytes of a relative path */
 
 /* Names already seen, NFC and case-folded, for duplicates. */
@@ -339,11 +339,10 @@ static int
 unpack_file(struct unpack_state *s, const char *root, const char *rel,
     struct unpacked_file *uf, char *err, size_t errlen)
 {
-	char path[4096], *buf = NULL;
+	char path[4096];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
 	EVP_MD_CTX *ctx = NULL;
-	la_ssize_t n;
 	int fd = -1, rc = -1;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
@@ -352,18 +351,26 @@ unpack_file(struct unpack_state *s, const char *root, const char *rel,
 		snprintf(err, errlen, "create %s: %s", path, strerror(errno));
 		goto out;
 	}
-	if ((buf = malloc(UNPACK_BLOCK)) == NULL ||
-	    (ctx = EVP_MD_CTX_new()) == NULL ||
+	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
 	uf->size = 0;
+	/* Blocks straight from libarchive's buffer (no copy of ours); a
+	 * gap before a block is a hole of a sparse entry: zeros, counted
+	 * like any other bytes (a sparse bomb meets the same limits). */
 	for (;;) {
-		n = archive_read_data(s->a, buf, UNPACK_BLOCK);
-		if (n == 0)
+		const void *block;
+		size_t size, take;
+		la_int64_t offset;
+		int r;
+
+		r = archive_read_data_block(s->a, &block, &size, &offset);
+		if (r == ARCHIVE_EOF)
 			break;
-		if (n < 0) {
+		if (r != ARCHIVE_OK || offset < 0 ||
+		    (uint64_t)offset < uf->size) {
 			findings_add(s->f, SEVERITY_ERROR, "ARCHIVE_CORRUPT",
 			    rel, 0, "%s: the archive is corrupt or truncated "
 			    "here (%s)", rel, archive_error_string(s->a) ?
@@ -372,26 +379,43 @@ unpack_file(struct unpack_state *s, const char *root, const char *rel,
 			rc = 1;
 			goto out;
 		}
-		s->produced += (uint64_t)n;
-		uf->size += (uint64_t)n;
-		if (s->produced > s->lim->max_unpacked_bytes) {
-			findings_add(s->f, SEVERITY_ERROR, "UNPACK_LIMIT", rel,
-			    0, "the package unpacks to more than %llu bytes "
-			    "(ingest.max_unpacked_bytes): unpacking stopped",
-			    (unsigned long long)s->lim->max_unpacked_bytes);
-			s->stopped = 1;
-			rc = 1;
-			goto out;
-		}
-		if (!unpack_ratio_ok(s, rel)) {
-			rc = 1;
-			goto out;
-		}
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		if (write(fd, buf, (size_t)n) != n) {
-			snprintf(err, errlen, "write %s: %s", path,
-			    strerror(errno));
-			goto out;
+		while ((uint64_t)offset > uf->size || size > 0) {
+			const void *data = block;
+
+			if ((uint64_t)offset > uf->size) {
+				static const char zeros[65536];
+
+				take = (uint64_t)offset - uf->size <
+				    sizeof(zeros) ? (size_t)((uint64_t)offset -
+				    uf->size) : sizeof(zeros);
+				data = zeros;
+			} else {
+				take = size;
+				size = 0;
+			}
+			s->produced += take;
+			uf->size += take;
+			if (s->produced > s->lim->max_unpacked_bytes) {
+				findings_add(s->f, SEVERITY_ERROR,
+				    "UNPACK_LIMIT", rel, 0, "the package "
+				    "unpacks to more than %llu bytes "
+				    "(ingest.max_unpacked_bytes): unpacking "
+				    "stopped", (unsigned long long)
+				    s->lim->max_unpacked_bytes);
+				s->stopped = 1;
+				rc = 1;
+				goto out;
+			}
+			if (!unpack_ratio_ok(s, rel)) {
+				rc = 1;
+				goto out;
+			}
+			EVP_DigestUpdate(ctx, data, take);
+			if (write(fd, data, take) != (ssize_t)take) {
+				snprintf(err, errlen, "write %s: %s", path,
+				    strerror(errno));
+				goto out;
+			}
 		}
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
@@ -402,7 +426,6 @@ out:
 	if (fd != -1)
 		close(fd);
 	EVP_MD_CTX_free(ctx);
-	free(buf);
 	return rc;
 }
 
@@ -465,7 +488,7 @@ unpack_package(struct unpack_result *out, const char *package,
 	archive_read_support_filter_none(s.a);
 	archive_read_support_filter_gzip(s.a);
 	archive_read_support_filter_zstd(s.a);
-	if (archive_read_open_filename(s.a, package, 65536) != ARCHIVE_OK) {
+	if (archive_read_open_filename(s.a, package, UNPACK_BLOCK) != ARCHIVE_OK) {
 		findings_add(f, SEVERITY_ERROR, "ARCHIVE_FORMAT", NULL, 0,
 		    "the package is not a zip, tar, tar.gz or tar.zst archive "
 		    "(%s)", archive_error_string(s.a) ?

@@ -7,7 +7,7 @@ import time
 
 
 def inbox_sailo(start_sailo, tmp_path, **settings):
-    s = start_sailo(ingest_inbox_dir=tmp_path / "inbox",
+    s = start_sailo(ingest_paused="true", ingest_inbox_dir=tmp_path / "inbox",
                     ingest_outbox_dir=tmp_path / "outbox",
                     storage_spool=tmp_path / "spool",
                     ingest_inbox_interval_ms=200, **settings)

@@ -29,7 +29,7 @@ def make_tar(files):
 @pytest.fixture
 def spool_sailo(start_sailo, tmp_path):
     spool = tmp_path / "spool"
-    s = start_sailo(storage_spool=spool)
+    s = start_sailo(ingest_paused="true", storage_spool=spool)
     s.spool = spool
     return s
 
@@ -138,7 +138,7 @@ def test_only_integrations_submit_and_types_are_checked(spool_sailo):
 
 
 def test_package_over_the_limit_gets_413_and_keeps_nothing(start_sailo, tmp_path):
-    s = start_sailo(storage_spool=tmp_path / "spool", ingest_max_package_bytes=65536)
+    s = start_sailo(ingest_paused="true", storage_spool=tmp_path / "spool", ingest_max_package_bytes=65536)
     s.spool = tmp_path / "spool"
     bus = s.token("integration")
     r = submit(s, bus, os.urandom(100000))
@@ -210,7 +210,7 @@ def test_start_up_reconciles_the_spool(start_sailo, tmp_path):
     young_part.write_bytes(b"in progress")
     orphan = spool / f"{uuid.uuid4()}.pkg"                 # renamed, never committed
     orphan.write_bytes(b"package")
-    s = start_sailo(storage_spool=spool)
+    s = start_sailo(ingest_paused="true", storage_spool=spool)
     assert not old_part.exists()
     assert young_part.exists() and orphan.exists()
     s.stop()

@@ -28,7 +28,7 @@ def upload_id(url):
 
 
 def test_interrupted_upload_resumes_and_becomes_a_transfer(start_sailo, tmp_path):
-    s = start_sailo(storage_spool=tmp_path / "spool")
+    s = start_sailo(ingest_paused="true", storage_spool=tmp_path / "spool")
     bus = s.token("integration")
     path, sha = package(tmp_path)
     c = tus_client(s, bus)
@@ -73,7 +73,7 @@ def test_upload_resumes_after_a_daemon_restart(database, tmp_path):
 
 
 def test_a_patch_cut_off_midway_keeps_what_arrived(start_sailo, tmp_path):
-    s = start_sailo(storage_spool=tmp_path / "spool")
+    s = start_sailo(ingest_paused="true", storage_spool=tmp_path / "spool")
     bus = s.token("integration")
     path, sha = package(tmp_path, size=2 * 1024 * 1024)
     c = tus_client(s, bus)
@@ -106,7 +106,7 @@ def test_a_patch_cut_off_midway_keeps_what_arrived(start_sailo, tmp_path):
 
 
 def test_protocol_errors_are_answered_as_tus_says(start_sailo, tmp_path):
-    s = start_sailo(storage_spool=tmp_path / "spool")
+    s = start_sailo(ingest_paused="true", storage_spool=tmp_path / "spool")
     bus = s.token("integration")
     opts = requests.options(s.url + "/v1/uploads", timeout=10)
     assert opts.status_code == 204

@@ -1,0 +1,148 @@
+/*
+ * ingest_jobs.c — keeps transfers moving.  A timer on the loop starts up
+ * to (job workers − 1) pipeline runs at a time, leaving one worker for the
+ * inbox scan and audit checkpoints; a run processes transfers one after
+ * another while there are any, then ends, and the timer looks again.
+ * Which transfer a run takes is decided in PostgreSQL (ingest/process.c),
+ * so several daemons share the work.
+ */
+#include <event2/event.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "ingest.h"
+#include "ingest_jobs.h"
+#include "log.h"
+#include "workers.h"
+
+#define INGEST_JOBS_RUN_MAX	16	/* transfers per run, then a look */
+
+struct ingest_jobs {
+	struct app	*app;
+	struct event	*timer;
+	struct event	*kick;
+	int		 running;
+	int		 max;
+};
+
+struct ingest_run {
+	struct ingest_jobs	*ij;
+	int			 processed;
+	int			 last;
+};
+
+static bool
+ingest_run_stopping(void *arg)
+{
+	struct ingest_jobs *ij = arg;
+
+	return workers_stopping(ij->app->jobs);
+}
+
+static void
+ingest_run_work(struct db *db, void *arg)
+{
+	struct ingest_run *run = arg;
+	struct ingest_jobs *ij = run->ij;
+	const struct config *cfg = ij->app->cfg;
+
+	if (cfg->ingest_paused)
+		return;
+	while (run->processed < INGEST_JOBS_RUN_MAX &&
+	    !workers_stopping(ij->app->jobs)) {
+		run->last = ingest_process_next(db, cfg, ingest_run_stopping,
+		    ij);
+		if (run->last != 1)
+			break;
+		run->processed++;
+	}
+	if (cfg->ingest_keep_packages_days > 0)
+		ingest_purge_kept(db, cfg);
+}
+
+static void	ingest_jobs_look(struct ingest_jobs *ij);
+
+static void
+ingest_run_done(void *arg)
+{
+	struct ingest_run *run = arg;
+	struct ingest_jobs *ij = run->ij;
+	bool more = run->last == 1;
+
+	ij->running--;
+	free(run);
+	if (more)		/* a full run: there may be more waiting */
+		ingest_jobs_look(ij);
+}
+
+static void
+ingest_jobs_look(struct ingest_jobs *ij)
+{
+	struct ingest_run *run;
+
+	while (ij->running < ij->max) {
+		if ((run = calloc(1, sizeof(*run))) == NULL)
+			return;
+		run->ij = ij;
+		if (workers_submit(ij->app->jobs, ingest_run_work,
+		    ingest_run_done, run) == -1) {
+			free(run);
+			return;
+		}
+		ij->running++;
+	}
+}
+
+static void
+ingest_jobs_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ingest_jobs_look(arg);
+}
+
+struct ingest_jobs *
+ingest_jobs_start(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+	struct timeval tick = { cfg->ingest_poll_interval_ms / 1000,
+	    (cfg->ingest_poll_interval_ms % 1000) * 1000 };
+	struct ingest_jobs *ij;
+
+	if ((ij = calloc(1, sizeof(*ij))) == NULL)
+		return NULL;
+	ij->app = app;
+	ij->max = workers_threads(app->jobs) - 1;
+	if (ij->max < 1)
+		ij->max = 1;
+	ij->timer = event_new(app->base, -1, EV_PERSIST, ingest_jobs_tick, ij);
+	ij->kick = event_new(app->base, -1, 0, ingest_jobs_tick, ij);
+	if (ij->timer == NULL || ij->kick == NULL) {
+		ingest_jobs_free(ij);
+		return NULL;
+	}
+	event_add(ij->timer, &tick);
+	event_active(ij->kick, EV_TIMEOUT, 0);
+	return ij;
+}
+
+void
+ingest_jobs_kick(struct ingest_jobs *ij)
+{
+	if (ij)
+		event_active(ij->kick, EV_TIMEOUT, 0);
+}
+
+void
+ingest_jobs_free(struct ingest_jobs *ij)
+{
+	if (ij == NULL)
+		return;
+	if (ij->timer)
+		event_free(ij->timer);
+	if (ij->kick)
+		event_free(ij->kick);
+	free(ij);
+}

@@ -1,0 +1,259 @@
+/*
+ * route_aips.c — the catalogue as ingest left it: GET /v1/aips/{id}
+ * (files and versions), GET /v1/records (filters) and GET
+ * /v1/records/{id} (with its documents).  Records managers and auditors
+ * read them.  Full text search, clearance and read auditing come with
+ * the access issue; these views already show what retention will need.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "db.h"
+#include "package.h"
+
+#define RECORD_COLUMNS \
+	"r.id, r.aip_id, r.version, r.transfer_id, r.native_id, r.title, " \
+	"r.description, r.type, r.status, r.function_code, r.created::text, " \
+	"r.publicity, r.personal_data, r.retention_period, " \
+	"r.retention_reason, r.retention_end::text, r.retention_trigger, " \
+	"c.native_id, c.title"
+
+static json_t *
+text_or_null(struct db_result *r, int i, int col)
+{
+	return db_isnull(r, i, col) ? json_null() :
+	    json_string(db_value(r, i, col));
+}
+
+static json_t *
+record_json(struct db_result *r, int i)
+{
+	static const char *const names[] = { "id", "aip_id", NULL,
+	    "transfer_id", "native_id", "title", "description", "type",
+	    "status", "function_code", "created", "publicity",
+	    "personal_data", NULL, "retention_reason", "retention_end",
+	    "retention_trigger" };
+	json_t *o = json_object();
+	size_t k;
+
+	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+		if (names[k])
+			json_object_set_new(o, names[k], text_or_null(r, i,
+			    (int)k));
+	json_object_set_new(o, "version", json_integer(atoi(db_value(r, i,
+	    2))));
+	json_object_set_new(o, "retention_period", db_isnull(r, i, 13) ?
+	    json_null() : json_integer(atoi(db_value(r, i, 13))));
+	json_object_set_new(o, "case_file", db_isnull(r, i, 17) ?
+	    json_null() : json_pack("{s:s,s:o}", "native_id",
+	    db_value(r, i, 17), "title", text_or_null(r, i, 18)));
+	return o;
+}
+
+static json_t *
+file_json(struct db_result *r, int i)
+{
+	return json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o}", "path",
+	    db_value(r, i, 0), "size", (json_int_t)strtoll(db_value(r, i, 1),
+	    NULL, 10), "sha256", db_value(r, i, 2), "declared_format",
+	    text_or_null(r, i, 3), "mime_type", text_or_null(r, i, 4),
+	    "record_id", text_or_null(r, i, 5), "document_native_id",
+	    text_or_null(r, i, 6));
+}
+
+static json_t *
+rows_json(struct db_result *r, json_t *(*item)(struct db_result *, int))
+{
+	json_t *a = json_array();
+	int i;
+
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(a, item(r, i));
+	return a;
+}
+
+#define FILE_COLUMNS \
+	"path, size, encode(sha256, 'hex'), declared_format, mime_type, " \
+	"record_id, document_native_id"
+
+static void
+route_aips_get(struct api_call *call, struct db *db)
+{
+	struct db_result *a = NULL, *v = NULL, *f = NULL, *r = NULL;
+	char *version = NULL, current[16];
+	const char *params[2] = { call->params[0], NULL };
+	json_t *aip, *versions;
+	int i;
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
+		return;
+	}
+	if (api_query_param(&version, call->query, "version") == -1 ||
+	    (version && (atoi(version) < 1 || strspn(version, "0123456789") !=
+	    strlen(version) || strlen(version) > 9))) {
+		api_error(call, 400, "BAD_PARAMETER", "version is a number "
+		    "from 1");
+		goto out;
+	}
+	if (db_query(db, &a, "SELECT a.id, a.native_id, a.title, "
+	    "a.current_version, p.name, " API_SQL_TIME("a.created_at") ", "
+	    API_SQL_TIME("a.updated_at") " FROM aips a JOIN principals p ON "
+	    "p.id = a.source WHERE a.id = $1", 1, params) == -1)
+		goto db_failed;
+	if (db_rows(a) != 1) {
+		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
+		goto out;
+	}
+	snprintf(current, sizeof(current), "%s", db_value(a, 0, 3));
+	params[1] = version ? version : current;
+	if (db_query(db, &v, "SELECT version, transfer_id, "
+	    API_SQL_TIME("created_at") ", files, bytes, "
+	    "encode(tagmanifest_sha256, 'hex') FROM aip_versions WHERE "
+	    "aip_id = $1 ORDER BY version", 1, params) == -1 ||
+	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
+	    "aip_id = $1 AND version = $2::int ORDER BY path", 2,
+	    params) == -1 ||
+	    db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
+	    "JOIN case_files c ON c.id = r.case_file_id WHERE r.aip_id = $1 "
+	    "AND r.version = $2::int ORDER BY r.native_id, r.id", 2,
+	    params) == -1)
+		goto db_failed;
+	if (version && db_rows(f) == 0) {
+		api_error(call, 404, "NOT_FOUND", "AIP %s has no version %s",
+		    call->params[0], version);
+		goto out;
+	}
+	versions = json_array();
+	for (i = 0; i < db_rows(v); i++)
+		json_array_append_new(versions, json_pack("{s:i,s:s,s:s,s:i,"
+		    "s:I,s:s}", "version", atoi(db_value(v, i, 0)),
+		    "transfer_id", db_value(v, i, 1), "created_at",
+		    db_value(v, i, 2), "files", atoi(db_value(v, i, 3)),
+		    "bytes", (json_int_t)strtoll(db_value(v, i, 4), NULL, 10),
+		    "tagmanifest_sha256", db_value(v, i, 5)));
+	aip = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:s,s:i,s:o,s:o,s:o}",
+	    "id", db_value(a, 0, 0), "native_id", db_value(a, 0, 1), "title",
+	    text_or_null(a, 0, 2), "current_version", atoi(current), "source",
+	    db_value(a, 0, 4), "created_at", db_value(a, 0, 5), "updated_at",
+	    db_value(a, 0, 6), "version", atoi(params[1]), "versions",
+	    versions, "files", rows_json(f, file_json), "records",
+	    rows_json(r, record_json));
+	api_reply(call, 200, aip);
+	goto out;
+db_failed:
+	api_db_error(call, db);
+out:
+	free(version);
+	db_result_free(a);
+	db_result_free(v);
+	db_result_free(f);
+	db_result_free(r);
+}
+
+static void
+route_records_list(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, *transfer = NULL, *function = NULL, *code = NULL;
+	char limit_text[16], *next = NULL;
+	const char *params[4] = { NULL };
+	json_t *items;
+	int limit, n, i;
+
+	if (api_page(call, &limit, &after) == -1)
+		return;
+	if ((after && !api_is_uuid(after))) {
+		api_error(call, 400, "BAD_CURSOR", "after is not a cursor "
+		    "this list gave out");
+		goto out;
+	}
+	if (api_query_param(&transfer, call->query, "transfer_id") == -1 ||
+	    (transfer && !api_is_uuid(transfer)) ||
+	    api_query_param(&function, call->query, "function") == -1 ||
+	    (function && (code = package_function_code(function)) == NULL)) {
+		api_error(call, 400, "BAD_PARAMETER", "transfer_id is a UUID "
+		    "and function a function code (10 03 or 10.03)");
+		goto out;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[0] = after;
+	params[1] = transfer;
+	params[2] = code;
+	params[3] = limit_text;
+	/* A function prefix matches whole groups: "10 03" finds "10 03"
+	 * and "10 03 00 09", never "10 031". */
+	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r "
+	    "JOIN aips a ON a.id = r.aip_id LEFT JOIN case_files c ON "
+	    "c.id = r.case_file_id "
+	    "WHERE ($1::uuid IS NULL OR r.id > $1::uuid) "
+	    "AND ($2::uuid IS NULL OR r.transfer_id = $2::uuid) "
+	    "AND ($2::uuid IS NOT NULL OR r.version = a.current_version) "
+	    "AND ($3::text IS NULL OR r.function_code = $3 OR "
+	    "r.function_code LIKE $3 || ' %') "
+	    "ORDER BY r.id LIMIT $4::int", 4, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	n = db_rows(r);
+	items = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, record_json(r, i));
+	if (n > limit)
+		next = strdup(db_value(r, limit - 1, 0));
+	api_reply(call, 200, api_list(items, next));
+out:
+	free(next);
+	free(after);
+	free(transfer);
+	free(function);
+	free(code);
+	db_result_free(r);
+}
+
+static void
+route_records_get(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL, *f = NULL;
+	const char *params[1] = { call->params[0] };
+	json_t *rec;
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no record %s",
+		    call->params[0]);
+		return;
+	}
+	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
+	    "JOIN case_files c ON c.id = r.case_file_id WHERE r.id = $1", 1,
+	    params) == -1 ||
+	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
+	    "record_id = $1 ORDER BY path", 1, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) != 1) {
+		api_error(call, 404, "NOT_FOUND", "no record %s",
+		    call->params[0]);
+		goto out;
+	}
+	rec = record_json(r, 0);
+	json_object_set_new(rec, "documents", rows_json(f, file_json));
+	api_reply(call, 200, rec);
+out:
+	db_result_free(r);
+	db_result_free(f);
+}
+
+const struct api_route route_aips_rows[] = {
+	{ "GET", "/v1/aips/{id}", "aips.get", ROLE_RECORDS_MANAGER |
+	    ROLE_AUDITOR, API_BODY_NONE, route_aips_get, NULL,
+	    API_POOL_REQUESTS },
+	{ "GET", "/v1/records", "records.list", ROLE_RECORDS_MANAGER |
+	    ROLE_AUDITOR, API_BODY_NONE, route_records_list, NULL,
+	    API_POOL_REQUESTS },
+	{ "GET", "/v1/records/{id}", "records.get", ROLE_RECORDS_MANAGER |
+	    ROLE_AUDITOR, API_BODY_NONE, route_records_get, NULL,
+	    API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
+};

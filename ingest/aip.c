@@ -1,0 +1,491 @@
+/*
+ * aip.c — writing an AIP version as a BagIt 1.0 bag (RFC 8493) that any
+ * BagIt tool can check without Sailo, and putting it in place.
+ *
+ * A bag is written under a temporary name without fsync; the caller makes
+ * a whole batch durable with one syncfs() (aip_sync), then renames each bag
+ * into place and makes its parent durable (aip_place).  Content bytes are
+ * not copied when the file system allows: the bag's file is a hard link to
+ * the unpacked file (or to the same file in the previous version).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <libxml/xmlwriter.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ingest.h"
+
+static void
+aip_err(char *err, size_t errlen, const char *what, const char *path)
+{
+	snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+}
+
+/* Makes every folder above path (a file's path) inside dir. */
+static int
+aip_mkdirs(const char *dir, const char *rel, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	char *p;
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errlen, "path too long: %s", rel);
+		return -1;
+	}
+	for (p = path + strlen(dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(path, 0750) == -1 && errno != EEXIST) {
+			aip_err(err, errlen, "mkdir", path);
+			return -1;
+		}
+		*p = '/';
+	}
+	return 0;
+}
+
+/* Copies src to dst (a new file) in the kernel where it can. */
+static int
+aip_copy(const char *src, const char *dst, char *err, size_t errlen)
+{
+	int in, out, rc = -1;
+	struct stat st;
+	ssize_t n;
+	off_t left;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) == -1) {
+		aip_err(err, errlen, "open", src);
+		return -1;
+	}
+	if (fstat(in, &st) == -1 || (out = open(dst, O_WRONLY | O_CREAT |
+	    O_EXCL | O_CLOEXEC, 0640)) == -1) {
+		aip_err(err, errlen, "create", dst);
+		close(in);
+		return -1;
+	}
+	for (left = st.st_size; left > 0; left -= n) {
+		n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0) {
+			if (n == -1)
+				aip_err(err, errlen, "copy", dst);
+			else
+				snprintf(err, errlen, "copy %s: short", dst);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	close(in);
+	if (close(out) == -1 && rc == 0) {
+		aip_err(err, errlen, "close", dst);
+		rc = -1;
+	}
+	return rc;
+}
+
+void
+aip_hex(const unsigned char *md, unsigned int len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned int i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+int
+aip_file_digest(const char *path, const char *alg, char *hex, uint64_t *size,
+    char *err, size_t errlen)
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	const EVP_MD *type = EVP_get_digestbyname(alg);
+	EVP_MD_CTX *ctx;
+	unsigned int len;
+	uint64_t total = 0;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if (type == NULL || (ctx = EVP_MD_CTX_new()) == NULL) {
+		snprintf(err, errlen, "no digest %s", alg);
+		return -1;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		aip_err(err, errlen, "open", path);
+		EVP_MD_CTX_free(ctx);
+		return -1;
+	}
+	EVP_DigestInit_ex(ctx, type, NULL);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(ctx, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	if (n == -1)
+		aip_err(err, errlen, "read", path);
+	else {
+		EVP_DigestFinal_ex(ctx, md, &len);
+		aip_hex(md, len, hex);
+		if (size)
+			*size = total;
+		rc = 0;
+	}
+	close(fd);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+/* RFC 8493 §2.1.3: CR, LF and % in a manifest path are percent-encoded. */
+static void
+aip_manifest_path(FILE *fp, const char *path)
+{
+	for (; *path; path++) {
+		if (*path == '\r')
+			fputs("%0D", fp);
+		else if (*path == '\n')
+			fputs("%0A", fp);
+		else if (*path == '%')
+			fputs("%25", fp);
+		else
+			fputc(*path, fp);
+	}
+}
+
+/* Writes a tag file from text; 0, or -1. */
+static int
+aip_write_text(const char *dir, const char *name, const char *text,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((fp = fopen(path, "wx")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		return -1;
+	}
+	fputs(text, fp);
+	if (fclose(fp) == EOF) {
+		aip_err(err, errlen, "write", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A manifest of the files, by their digests in alg ("sha256": from
+ * files[i].sha256; others read from the bag). */
+static int
+aip_write_manifest(const struct aip_spec *s, const char *alg, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	const char *digest;
+	FILE *fp;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/manifest-%s.txt", s->dir, alg);
+	if ((fp = fopen(path, "wx")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		return -1;
+	}
+	for (i = 0; i < s->nfiles; i++) {
+		digest = s->files[i].sha256;
+		if (strcmp(alg, "sha256") != 0) {
+			char file[PATH_MAX];
+
+			snprintf(file, sizeof(file), "%s/%s", s->dir,
+			    s->files[i].dst);
+			if (aip_file_digest(file, alg, hex, NULL, err,
+			    errlen) == -1) {
+				fclose(fp);
+				return -1;
+			}
+			digest = hex;
+		}
+		fprintf(fp, "%s  ", digest);
+		aip_manifest_path(fp, s->files[i].dst);
+		fputc('\n', fp);
+	}
+	if (fclose(fp) == EOF) {
+		aip_err(err, errlen, "write", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+aip_write_tagmanifest(const struct aip_spec *s, const char *alg,
+    char *err, size_t errlen)
+{
+	static const char *const tags[] = { "bagit.txt", "bag-info.txt",
+	    "manifest-sha256.txt", "manifest-sha512.txt" };
+	char path[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	FILE *fp;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/tagmanifest-%s.txt", s->dir, alg);
+	if ((fp = fopen(path, "wx")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		return -1;
+	}
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		char tag[PATH_MAX];
+
+		if (i == 3 && !s->sha512)
+			continue;
+		snprintf(tag, sizeof(tag), "%s/%s", s->dir, tags[i]);
+		if (aip_file_digest(tag, alg, hex, NULL, err, errlen) == -1) {
+			fclose(fp);
+			return -1;
+		}
+		fprintf(fp, "%s  %s\n", hex, tags[i]);
+	}
+	if (fclose(fp) == EOF) {
+		aip_err(err, errlen, "write", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* A bag-info value on one line (RFC 8493 allows folding; we never need
+ * it, so line breaks become spaces). */
+static void
+aip_info_line(FILE *fp, const char *line)
+{
+	for (; *line; line++)
+		fputc(*line == '\n' || *line == '\r' ? ' ' : *line, fp);
+	fputc('\n', fp);
+}
+
+int
+aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX], *info = NULL, today[16];
+	uint64_t bytes = 0;
+	size_t i, infolen = 0;
+	struct tm tm;
+	time_t now = time(NULL);
+	FILE *fp;
+	int rc = -1;
+
+	if (mkdir(s->dir, 0750) == -1) {
+		aip_err(err, errlen, "mkdir", s->dir);
+		return -1;
+	}
+	for (i = 0; i < s->nfiles; i++) {
+		const struct aip_file *af = &s->files[i];
+		const char *from = af->link_from ? af->link_from : af->src;
+
+		if (aip_mkdirs(s->dir, af->dst, err, errlen) == -1)
+			return -1;
+		snprintf(path, sizeof(path), "%s/%s", s->dir, af->dst);
+		if (link(from, path) == -1) {
+			if (errno != EXDEV && errno != EPERM &&
+			    errno != EMLINK) {
+				aip_err(err, errlen, "link", path);
+				return -1;
+			}
+			if (aip_copy(from, path, err, errlen) == -1)
+				return -1;
+		}
+		bytes += af->size;
+	}
+	if (aip_write_text(s->dir, "bagit.txt", "BagIt-Version: 1.0\n"
+	    "Tag-File-Character-Encoding: UTF-8\n", err, errlen) == -1)
+		return -1;
+	if ((fp = open_memstream(&info, &infolen)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; s->info && s->info[i]; i++)
+		aip_info_line(fp, s->info[i]);
+	gmtime_r(&now, &tm);
+	strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+	fprintf(fp, "Bagging-Date: %s\nPayload-Oxum: %llu.%zu\n", today,
+	    (unsigned long long)bytes, s->nfiles);
+	fclose(fp);
+	if (aip_write_text(s->dir, "bag-info.txt", info, err, errlen) == -1)
+		goto out;
+	if (aip_write_manifest(s, "sha256", err, errlen) == -1 ||
+	    (s->sha512 && aip_write_manifest(s, "sha512", err, errlen) == -1))
+		goto out;
+	if (aip_write_tagmanifest(s, "sha256", err, errlen) == -1 ||
+	    (s->sha512 && aip_write_tagmanifest(s, "sha512", err,
+	    errlen) == -1))
+		goto out;
+	snprintf(path, sizeof(path), "%s/tagmanifest-sha256.txt", s->dir);
+	rc = aip_file_digest(path, "sha256", tagmanifest_sha256, NULL, err,
+	    errlen);
+out:
+	free(info);
+	return rc;
+}
+
+int
+aip_sync(const char *root, char *err, size_t errlen)
+{
+	int fd, rc = 0;
+
+	if ((fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		aip_err(err, errlen, "open", root);
+		return -1;
+	}
+	if (syncfs(fd) == -1) {
+		aip_err(err, errlen, "syncfs", root);
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+int
+aip_place(const char *tmp, const char *aip_dir, int version,
+    bool *replaced, char *err, size_t errlen)
+{
+	char final[PATH_MAX];
+	struct stat st;
+
+	*replaced = false;
+	if (mkdir(aip_dir, 0750) == -1 && errno != EEXIST) {
+		aip_err(err, errlen, "mkdir", aip_dir);
+		return -1;
+	}
+	snprintf(final, sizeof(final), "%s/v%d", aip_dir, version);
+	if (lstat(final, &st) == 0) {
+		/* Left by a try that died before its catalogue committed:
+		 * the catalogue, not the disk, says what is stored. */
+		unpack_remove(final);
+		*replaced = true;
+	}
+	if (rename(tmp, final) == -1) {
+		aip_err(err, errlen, "rename", final);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- PREMIS ----------------------------------------------------------- */
+
+#define PREMIS_NS "http://www.loc.gov/premis/v3"
+
+static void
+premis_uuid(char out[37])
+{
+	unsigned char b[16];
+
+	RAND_bytes(b, sizeof(b));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+void
+aip_uuid(char out[37])
+{
+	premis_uuid(out);
+}
+
+static void
+premis_identifier(xmlTextWriterPtr w, const char *element,
+    const char *prefix, const char *type, const char *value)
+{
+	char name[64];
+
+	xmlTextWriterStartElementNS(w, BAD_CAST "premis", BAD_CAST element,
+	    NULL);
+	snprintf(name, sizeof(name), "%sType", prefix);
+	xmlTextWriterWriteElementNS(w, BAD_CAST "premis", BAD_CAST name, NULL,
+	    BAD_CAST type);
+	snprintf(name, sizeof(name), "%sValue", prefix);
+	xmlTextWriterWriteElementNS(w, BAD_CAST "premis", BAD_CAST name, NULL,
+	    BAD_CAST value);
+	xmlTextWriterEndElement(w);
+}
+
+int
+aip_write_premis(const char *path, const char *aip_id,
+    const struct premis_event *ev, size_t nev, const char *agent,
+    char *err, size_t errlen)
+{
+	xmlTextWriterPtr w;
+	char id[37];
+	size_t i;
+	int rc = -1;
+
+	if ((w = xmlNewTextWriterFilename(path, 0)) == NULL) {
+		snprintf(err, errlen, "cannot write %s", path);
+		return -1;
+	}
+	xmlTextWriterSetIndent(w, 1);
+	if (xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0)
+		goto out;
+	xmlTextWriterStartElementNS(w, BAD_CAST "premis", BAD_CAST "premis",
+	    BAD_CAST PREMIS_NS);
+	xmlTextWriterWriteAttribute(w, BAD_CAST "version", BAD_CAST "3.0");
+	xmlTextWriterWriteAttributeNS(w, BAD_CAST "xmlns", BAD_CAST "xsi",
+	    NULL, BAD_CAST "http://www.w3.org/2001/XMLSchema-instance");
+	xmlTextWriterStartElementNS(w, BAD_CAST "premis", BAD_CAST "object",
+	    NULL);
+	xmlTextWriterWriteAttributeNS(w, BAD_CAST "xsi", BAD_CAST "type", NULL,
+	    BAD_CAST "premis:intellectualEntity");
+	premis_identifier(w, "objectIdentifier", "objectIdentifier", "UUID",
+	    aip_id);
+	xmlTextWriterEndElement(w);
+	for (i = 0; i < nev; i++) {
+		premis_uuid(id);
+		xmlTextWriterStartElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "event", NULL);
+		premis_identifier(w, "eventIdentifier", "eventIdentifier",
+		    "UUID", id);
+		xmlTextWriterWriteElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventType", NULL, BAD_CAST ev[i].type);
+		xmlTextWriterWriteElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventDateTime", NULL, BAD_CAST ev[i].at);
+		xmlTextWriterStartElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventDetailInformation", NULL);
+		xmlTextWriterWriteElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventDetail", NULL, BAD_CAST ev[i].detail);
+		xmlTextWriterEndElement(w);
+		xmlTextWriterStartElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventOutcomeInformation", NULL);
+		xmlTextWriterWriteElementNS(w, BAD_CAST "premis",
+		    BAD_CAST "eventOutcome", NULL, BAD_CAST ev[i].outcome);
+		xmlTextWriterEndElement(w);
+		premis_identifier(w, "linkingAgentIdentifier",
+		    "linkingAgentIdentifier", "Sailo principal",
+		    ev[i].agent ? ev[i].agent : agent);
+		premis_identifier(w, "linkingObjectIdentifier",
+		    "linkingObjectIdentifier", "UUID", aip_id);
+		xmlTextWriterEndElement(w);
+	}
+	xmlTextWriterStartElementNS(w, BAD_CAST "premis", BAD_CAST "agent",
+	    NULL);
+	premis_identifier(w, "agentIdentifier", "agentIdentifier",
+	    "Sailo principal", "sailo");
+	xmlTextWriterWriteElementNS(w, BAD_CAST "premis", BAD_CAST "agentName",
+	    NULL, BAD_CAST "Sailo");
+	xmlTextWriterWriteElementNS(w, BAD_CAST "premis", BAD_CAST "agentType",
+	    NULL, BAD_CAST "software");
+	xmlTextWriterEndElement(w);
+	xmlTextWriterEndElement(w);
+	if (xmlTextWriterEndDocument(w) >= 0)
+		rc = 0;
+out:
+	xmlFreeTextWriter(w);
+	if (rc == -1)
+		snprintf(err, errlen, "cannot write %s", path);
+	return rc;
+}
