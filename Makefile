@@ -143,6 +143,7 @@ test: unit fuzz e2e e2e-asan
 bench: db build/tests/httpsink build/bench/audit_bench
 	bench/http_body.sh
 	bench/audit.sh
+	bench/ingest.sh
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \

@@ -29,13 +29,23 @@ aip_err(char *err, size_t errlen, const char *what, const char *path)
 	snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 }
 
-/* Makes every folder above path (a file's path) inside dir. */
+/* Makes every folder above path (a file's path) inside dir; last holds
+ * the folder made for the previous file (files come folder by folder, so
+ * most need no mkdir at all). */
 static int
-aip_mkdirs(const char *dir, const char *rel, char *err, size_t errlen)
+aip_mkdirs(const char *dir, const char *rel, char *last, size_t lastlen,
+    char *err, size_t errlen)
 {
 	char path[PATH_MAX];
+	const char *slash = strrchr(rel, '/');
 	char *p;
 	int n;
+
+	if (slash == NULL)
+		return 0;
+	if ((size_t)(slash - rel) < lastlen && strncmp(last, rel,
+	    (size_t)(slash - rel)) == 0 && last[slash - rel] == '\0')
+		return 0;
 
 	n = snprintf(path, sizeof(path), "%s/%s", dir, rel);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
@@ -50,6 +60,8 @@ aip_mkdirs(const char *dir, const char *rel, char *err, size_t errlen)
 		}
 		*p = '/';
 	}
+	if ((size_t)(slash - rel) < lastlen)
+		snprintf(last, lastlen, "%.*s", (int)(slash - rel), rel);
 	return 0;
 }
 
@@ -271,7 +283,7 @@ int
 aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
     size_t errlen)
 {
-	char path[PATH_MAX], *info = NULL, today[16];
+	char path[PATH_MAX], *info = NULL, today[16], last[PATH_MAX] = "";
 	uint64_t bytes = 0;
 	size_t i, infolen = 0;
 	struct tm tm;
@@ -287,7 +299,8 @@ aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
 		const struct aip_file *af = &s->files[i];
 		const char *from = af->link_from ? af->link_from : af->src;
 
-		if (aip_mkdirs(s->dir, af->dst, err, errlen) == -1)
+		if (aip_mkdirs(s->dir, af->dst, last, sizeof(last), err,
+		    errlen) == -1)
 			return -1;
 		snprintf(path, sizeof(path), "%s/%s", s->dir, af->dst);
 		if (link(from, path) == -1) {

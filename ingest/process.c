@@ -523,42 +523,51 @@ job_audit(struct job *j, const char *action, enum audit_outcome outcome,
 	return audit_record(j->db, &ev);
 }
 
-/* Rejected: findings kept, nothing stored.  0, or -1 (db). */
+/* A transfer's end without AIPs: the state update, the findings (when
+ * asked) and the audit event in one transaction, then job_final().  0, or
+ * -1 (db).  details are taken over. */
+static int
+job_end(struct job *j, const char *status, bool findings, const char *sql,
+    int nparams, const char *const *params, const char *action,
+    enum audit_outcome outcome, json_t *details)
+{
+	int rc = db_begin(j->db);
+
+	if (rc == 0 && findings)
+		rc = job_insert_findings(j);
+	if (rc == 0)
+		rc = db_query(j->db, NULL, sql, nparams, params);
+	if (rc == 0)
+		rc = job_audit(j, action, outcome, "transfer", j->id, details);
+	json_decref(details);
+	if (rc == 0)
+		rc = db_commit(j->db);
+	else if (db_in_transaction(j->db))
+		db_rollback(j->db);
+	if (rc == 0)
+		job_final(j, status);
+	return rc;
+}
+
+/* Rejected: findings kept, nothing stored. */
 static int
 job_reject(struct job *j)
 {
 	char errors[24], warnings[24], keep[16];
-	const char *params[4] = { j->id, errors, warnings, keep };
-	json_t *details;
-	int rc;
+	const char *params[5] = { j->id, errors, warnings, keep, j->format };
 
 	snprintf(errors, sizeof(errors), "%zu", j->f.errors);
 	snprintf(warnings, sizeof(warnings), "%zu", j->f.warnings);
 	snprintf(keep, sizeof(keep), "%d", j->cfg->ingest_keep_packages_days);
-	if (db_begin(j->db) == -1)
-		return -1;
-	details = json_pack("{s:s,s:I,s:I,s:o}", "submitted_by", j->submitter,
+	return job_end(j, "rejected", true, "UPDATE transfers SET status = "
+	    "'rejected', format = COALESCE($5, format), errors = $2, "
+	    "warnings = $3, failure = NULL, finished_at = now(), "
+	    "updated_at = now(), package_kept_until = CASE WHEN $4::int > 0 "
+	    "THEN now() + make_interval(days => $4::int) END WHERE id = $1",
+	    5, params, "transfer.reject", AUDIT_SUCCESS,
+	    json_pack("{s:s,s:I,s:I,s:o}", "submitted_by", j->submitter,
 	    "errors", (json_int_t)j->f.errors, "warnings",
-	    (json_int_t)j->f.warnings, "codes", job_error_codes(j));
-	rc = job_insert_findings(j);
-	if (rc == 0)
-		rc = db_query(j->db, NULL, "UPDATE transfers SET status = "
-		    "'rejected', errors = $2, warnings = $3, failure = NULL, "
-		    "finished_at = now(), updated_at = now(), "
-		    "package_kept_until = CASE WHEN $4::int > 0 THEN "
-		    "now() + make_interval(days => $4::int) END "
-		    "WHERE id = $1", 4, params);
-	if (rc == 0)
-		rc = job_audit(j, "transfer.reject", AUDIT_SUCCESS,
-		    "transfer", j->id, details);
-	json_decref(details);
-	if (rc == 0)
-		rc = db_commit(j->db);
-	else
-		db_rollback(j->db);
-	if (rc == 0)
-		job_final(j, "rejected");
-	return rc;
+	    (json_int_t)j->f.warnings, "codes", job_error_codes(j)));
 }
 
 /* Failed on Sailo's side for good. */
@@ -566,29 +575,12 @@ static int
 job_fail(struct job *j, const char *why)
 {
 	const char *params[2] = { j->id, why };
-	json_t *details = json_pack("{s:s,s:i}", "reason", why, "attempts",
-	    j->attempts);
-	int rc;
 
 	log_warn("transfer %s failed: %s", j->id, why);
-	if (db_begin(j->db) == -1) {
-		json_decref(details);
-		return -1;
-	}
-	rc = db_query(j->db, NULL, "UPDATE transfers SET status = 'failed', "
-	    "failure = $2, finished_at = now(), updated_at = now() "
-	    "WHERE id = $1", 2, params);
-	if (rc == 0)
-		rc = job_audit(j, "transfer.fail", AUDIT_FAILURE, "transfer",
-		    j->id, details);
-	json_decref(details);
-	if (rc == 0)
-		rc = db_commit(j->db);
-	else
-		db_rollback(j->db);
-	if (rc == 0)
-		job_final(j, "failed");
-	return rc;
+	return job_end(j, "failed", false, "UPDATE transfers SET status = "
+	    "'failed', failure = $2, finished_at = now(), updated_at = now() "
+	    "WHERE id = $1", 2, params, "transfer.fail", AUDIT_FAILURE,
+	    json_pack("{s:s,s:i}", "reason", why, "attempts", j->attempts));
 }
 
 /* ---- unpack, identify, validate -------------------------------------- */
@@ -1142,6 +1134,36 @@ fail:
 	return 0;
 }
 
+/* A new AIP's id, the same on every try of this transfer (a UUID made
+ * from SHA-256 of the transfer and the NativeId, RFC 9562 version 8):
+ * a try killed after it placed its bags left them under these names, and
+ * the next try replaces them rather than leaving them orphaned. */
+static void
+job_aip_id(const struct job *j, struct unit *u)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	char hex[65];
+
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(ctx);
+		aip_uuid(u->aip_id);	/* no memory: random, still unique */
+		return;
+	}
+	EVP_DigestUpdate(ctx, "sailo-aip\n", 10);
+	EVP_DigestUpdate(ctx, j->id, strlen(j->id));
+	EVP_DigestUpdate(ctx, "\n", 1);
+	EVP_DigestUpdate(ctx, u->native_id, strlen(u->native_id));
+	EVP_DigestFinal_ex(ctx, md, &len);
+	EVP_MD_CTX_free(ctx);
+	md[6] = (md[6] & 0x0f) | 0x80;
+	md[8] = (md[8] & 0x3f) | 0x80;
+	aip_hex(md, 16, hex);
+	snprintf(u->aip_id, sizeof(u->aip_id), "%.8s-%.4s-%.4s-%.4s-%.12s",
+	    hex, hex + 8, hex + 12, hex + 16, hex + 20);
+}
+
 /* Which AIPs exist already: a case file stored before from the same
  * source gets its next version. */
 static int
@@ -1185,7 +1207,7 @@ job_lookup_aips(struct job *j)
 	}
 	for (i = 0; i < j->nunits; i++) {
 		if (j->units[i].aip_id[0] == '\0')
-			aip_uuid(j->units[i].aip_id);
+			job_aip_id(j, &j->units[i]);
 		j->units[i].version = j->units[i].previous + 1;
 	}
 	return rc;
@@ -1312,6 +1334,8 @@ struct batch {
 	const char	*sql;		/* $1 = the rows */
 	json_t		*rows;
 	int		 failed;
+	bool		 counted;	/* sql answers how many rows it took */
+	bool		 moved;		/* … and it took fewer than sent */
 };
 
 static void
@@ -1321,11 +1345,13 @@ batch_init(struct batch *b, struct db *db, const char *sql)
 	b->sql = sql;
 	b->rows = json_array();
 	b->failed = b->rows == NULL;
+	b->counted = b->moved = false;
 }
 
 static int
 batch_flush(struct batch *b)
 {
+	struct db_result *r = NULL;
 	const char *params[1];
 	char *text;
 
@@ -1336,13 +1362,25 @@ batch_flush(struct batch *b)
 	if ((text = json_dumps(b->rows, JSON_COMPACT)) == NULL)
 		return b->failed = -1;
 	params[0] = text;
-	if (db_query(b->db, NULL, b->sql, 1, params) == -1)
+	if (db_query(b->db, b->counted ? &r : NULL, b->sql, 1, params) ==
+	    -1) {
+		/* The first failure is the one worth telling: every later
+		 * statement only says the transaction is aborted. */
+		log_warn("catalogue: %s", db_error(b->db));
 		b->failed = -1;
+	} else if (b->counted && strtoul(db_value(r, 0, 0), NULL, 10) !=
+	    json_array_size(b->rows)) {
+		b->moved = true;
+		b->failed = -1;
+	}
+	db_result_free(r);
 	free(text);
 	json_array_clear(b->rows);
 	return b->failed;
 }
 
+/* Rows wait in their batch; catalogue_flush() sends them in the order
+ * the foreign keys need. */
 static void
 batch_add(struct batch *b, json_t *row)
 {
@@ -1351,8 +1389,6 @@ batch_add(struct batch *b, json_t *row)
 		return;
 	}
 	json_array_append_new(b->rows, row);
-	if (json_array_size(b->rows) >= PROCESS_BATCH_ROWS)
-		batch_flush(b);
 }
 
 static void
@@ -1360,6 +1396,29 @@ batch_free(struct batch *b)
 {
 	json_decref(b->rows);
 }
+
+/* New AIPs; a case file some other transfer stored meanwhile is not
+ * taken (ON CONFLICT), and the count tells. */
+#define AIP_NEW_SQL \
+	"WITH n AS (INSERT INTO aips (id, source, native_id, title, " \
+	"current_version) SELECT x.id, x.source, x.native_id, x.title, 1 " \
+	"FROM jsonb_to_recordset($1) AS x(id uuid, source uuid, native_id " \
+	"text, title text) ON CONFLICT (source, native_id) DO NOTHING " \
+	"RETURNING 1) SELECT count(*) FROM n"
+
+/* The next version of AIPs whose version has not moved since we looked. */
+#define AIP_NEXT_SQL \
+	"WITH n AS (UPDATE aips a SET current_version = x.version, title = " \
+	"x.title, updated_at = now() FROM jsonb_to_recordset($1) AS x(id " \
+	"uuid, version int, title text) WHERE a.id = x.id AND " \
+	"a.current_version = x.version - 1 RETURNING 1) SELECT count(*) FROM n"
+
+#define VERSION_SQL \
+	"INSERT INTO aip_versions (aip_id, version, transfer_id, files, " \
+	"bytes, tagmanifest_sha256) SELECT x.aip_id, x.version, " \
+	"x.transfer_id, x.files, x.bytes, decode(x.tagmanifest, 'hex') FROM " \
+	"jsonb_to_recordset($1) AS x(aip_id uuid, version int, transfer_id " \
+	"uuid, files int, bytes bigint, tagmanifest text)"
 
 #define CASE_FILE_SQL \
 	"INSERT INTO case_files (id, aip_id, version, native_id, title, type, " \
@@ -1409,8 +1468,44 @@ batch_free(struct batch *b)
 	"mime_type text)"
 
 struct catalogue {
+	struct batch	 aips_new, aips_next, versions;
 	struct batch	 case_files, records, persons, files;
 };
+
+/* Case files before their records, records before their persons and
+ * files.  force: also batches that are not full yet. */
+static int
+catalogue_flush(struct catalogue *cat, bool force)
+{
+	if (!force && json_array_size(cat->case_files.rows) <
+	    PROCESS_BATCH_ROWS && json_array_size(cat->records.rows) <
+	    PROCESS_BATCH_ROWS && json_array_size(cat->persons.rows) <
+	    PROCESS_BATCH_ROWS && json_array_size(cat->files.rows) <
+	    PROCESS_BATCH_ROWS && json_array_size(cat->versions.rows) <
+	    PROCESS_BATCH_ROWS)
+		return 0;
+	if (batch_flush(&cat->aips_new) == -1 ||
+	    batch_flush(&cat->aips_next) == -1 ||
+	    batch_flush(&cat->versions) == -1 ||
+	    batch_flush(&cat->case_files) == -1 ||
+	    batch_flush(&cat->records) == -1 ||
+	    batch_flush(&cat->persons) == -1 ||
+	    batch_flush(&cat->files) == -1)
+		return -1;
+	return 0;
+}
+
+static void
+catalogue_free(struct catalogue *cat)
+{
+	batch_free(&cat->aips_new);
+	batch_free(&cat->aips_next);
+	batch_free(&cat->versions);
+	batch_free(&cat->case_files);
+	batch_free(&cat->records);
+	batch_free(&cat->persons);
+	batch_free(&cat->files);
+}
 
 /* The fields a case file and a record share, into row. */
 static void
@@ -1593,8 +1688,6 @@ catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
 			if (row)
 				catalogue_common(row, &cf->c);
 			batch_add(&cat->case_files, row);
-			/* Records refer to their case file: it goes first. */
-			batch_flush(&cat->case_files);
 			catalogue_records(j, cat, u, &file_record, cid,
 			    cf->records, cf->nrecords, &cf->c);
 		}
@@ -1603,56 +1696,25 @@ catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
 	}
 	catalogue_other_files(j, cat, u, &file_record);
 	strmap_free(&file_record);
-	return 0;
+	return catalogue_flush(cat, false);
 }
 
-/* The AIP row: a new AIP, or the next version of one whose version has
- * not moved since we looked (else another transfer of the same case file
- * won: this try is given up and done again).  1, 0 (moved), -1. */
-static int
-catalogue_aip(struct job *j, struct unit *u)
+/* The AIP's rows: a new AIP or its next version, and the version. */
+static void
+catalogue_aip(struct job *j, struct catalogue *cat, struct unit *u)
 {
-	struct db_result *r = NULL;
-	char version[16], previous[16];
-	const char *params[5] = { u->aip_id, j->submitter_id, u->native_id,
-	    u->title, version };
-	int rows;
-
-	snprintf(version, sizeof(version), "%d", u->version);
-	snprintf(previous, sizeof(previous), "%d", u->previous);
-	if (u->previous == 0) {
-		if (db_query(j->db, &r, "INSERT INTO aips (id, source, "
-		    "native_id, title, current_version) VALUES ($1, $2, $3, "
-		    "$4, $5) ON CONFLICT (source, native_id) DO NOTHING "
-		    "RETURNING id", 5, params) == -1)
-			return -1;
-	} else {
-		params[1] = previous;
-		params[2] = version;
-		params[3] = u->title;
-		if (db_query(j->db, &r, "UPDATE aips SET current_version = $3, "
-		    "title = $4, updated_at = now() WHERE id = $1 AND "
-		    "current_version = $2::int RETURNING id", 4, params) == -1)
-			return -1;
-	}
-	rows = db_rows(r);
-	db_result_free(r);
-	return rows == 1;
-}
-
-static int
-catalogue_version(struct job *j, struct unit *u)
-{
-	char version[16], files[16], bytes[24];
-	const char *params[6] = { u->aip_id, version, j->id, files, bytes,
-	    u->tagmanifest };
-
-	snprintf(version, sizeof(version), "%d", u->version);
-	snprintf(files, sizeof(files), "%zu", u->nfiles);
-	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)u->bytes);
-	return db_query(j->db, NULL, "INSERT INTO aip_versions (aip_id, "
-	    "version, transfer_id, files, bytes, tagmanifest_sha256) VALUES "
-	    "($1, $2, $3, $4, $5, decode($6, 'hex'))", 6, params);
+	if (u->previous == 0)
+		batch_add(&cat->aips_new, json_pack("{s:s,s:s,s:s,s:o}", "id",
+		    u->aip_id, "source", j->submitter_id, "native_id",
+		    u->native_id, "title", catalogue_null(u->title)));
+	else
+		batch_add(&cat->aips_next, json_pack("{s:s,s:i,s:o}", "id",
+		    u->aip_id, "version", u->version, "title",
+		    catalogue_null(u->title)));
+	batch_add(&cat->versions, json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}",
+	    "aip_id", u->aip_id, "version", u->version, "transfer_id", j->id,
+	    "files", (int)u->nfiles, "bytes", (json_int_t)u->bytes,
+	    "tagmanifest", u->tagmanifest));
 }
 
 enum store_result { STORE_DONE, STORE_RETRY, STORE_FAILED };
@@ -1669,6 +1731,10 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 	size_t i;
 	int rc;
 
+	batch_init(&cat.aips_new, j->db, AIP_NEW_SQL);
+	batch_init(&cat.aips_next, j->db, AIP_NEXT_SQL);
+	batch_init(&cat.versions, j->db, VERSION_SQL);
+	cat.aips_new.counted = cat.aips_next.counted = true;
 	batch_init(&cat.case_files, j->db, CASE_FILE_SQL);
 	batch_init(&cat.records, j->db, RECORD_SQL);
 	batch_init(&cat.persons, j->db, PERSON_SQL);
@@ -1679,16 +1745,7 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 	for (i = 0; i < j->nunits; i++) {
 		struct unit *u = &j->units[i];
 
-		if ((rc = catalogue_aip(j, u)) == -1)
-			goto db_failed;
-		if (rc == 0) {
-			snprintf(err, errlen, "AIP %s moved on during this "
-			    "try (another transfer of the same case file)",
-			    u->native_id);
-			goto retry;
-		}
-		if (catalogue_version(j, u) == -1)
-			goto db_failed;
+		catalogue_aip(j, &cat, u);
 		path_fmt(aip_dir, sizeof(aip_dir), "%s/aips/%s",
 		    j->cfg->storage_root, u->aip_id);
 		if (aip_place(u->tmp, aip_dir, u->version, &replaced, err,
@@ -1700,7 +1757,7 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 			    "that did not reach the catalogue", j->id, aip_dir,
 			    u->version);
 		if (catalogue_unit(j, &cat, u) == -1)
-			goto nomem;
+			goto flush_failed;
 		details = json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}", "transfer", j->id,
 		    "version", u->version, "native_id", u->native_id, "files",
 		    (int)u->nfiles, "bytes", (json_int_t)u->bytes,
@@ -1712,14 +1769,14 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 			goto db_failed;
 		json_array_append_new(aips, json_string(u->aip_id));
 	}
+	job_phase(j, "catalogue rows");
 	/* Every rename durable before the catalogue says it is stored. */
 	if (j->nunits > 0 && aip_sync(j->cfg->storage_root, err, errlen) ==
 	    -1)
 		goto failed;
-	if (batch_flush(&cat.case_files) == -1 ||
-	    batch_flush(&cat.records) == -1 ||
-	    batch_flush(&cat.persons) == -1 ||
-	    batch_flush(&cat.files) == -1 || job_insert_findings(j) == -1)
+	if (catalogue_flush(&cat, true) == -1)
+		goto flush_failed;
+	if (job_insert_findings(j) == -1)
 		goto db_failed;
 	snprintf(warnings, sizeof(warnings), "%zu", j->f.warnings);
 	snprintf(keep, sizeof(keep), "%d", j->cfg->ingest_keep_packages_days);
@@ -1739,18 +1796,21 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 	json_decref(details);
 	if (rc == -1)
 		goto db_failed;
+	job_phase(j, "catalogue flush");
 	committing = true;
 	if (db_commit(j->db) == -1)
 		goto db_failed;
+	job_phase(j, "commit");
 	json_decref(aips);
-	batch_free(&cat.case_files);
-	batch_free(&cat.records);
-	batch_free(&cat.persons);
-	batch_free(&cat.files);
+	catalogue_free(&cat);
 	return STORE_DONE;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	goto failed;
+flush_failed:
+	if (cat.aips_new.moved || cat.aips_next.moved) {
+		snprintf(err, errlen, "an AIP of this transfer moved on "
+		    "during this try (another transfer of the same case "
+		    "file): tried again");
+		goto retry;
+	}
 db_failed:
 	snprintf(err, errlen, "database: %s", db_error(j->db));
 retry:
@@ -1775,10 +1835,7 @@ undo:
 			j->units[i].placed = false;
 		}
 	json_decref(aips);
-	batch_free(&cat.case_files);
-	batch_free(&cat.records);
-	batch_free(&cat.persons);
-	batch_free(&cat.files);
+	catalogue_free(&cat);
 	return (enum store_result)rc;
 }
 

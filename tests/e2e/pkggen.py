@@ -666,21 +666,23 @@ def file_entries(files, top=None, folders=True):
 
 
 class _ChunkReader(io.RawIOBase):
+    # A view and an offset: slicing the rest of a large chunk at every
+    # read would copy it again each time (quadratic in the file's size).
     def __init__(self, it):
-        self.it, self.buf = it, b""
+        self.it, self.buf, self.pos = it, memoryview(b""), 0
 
     def readable(self):
         return True
 
     def readinto(self, b):
-        while not self.buf:
+        while self.pos >= len(self.buf):
             try:
-                self.buf = next(self.it)
+                self.buf, self.pos = memoryview(next(self.it)), 0
             except StopIteration:
                 return 0
-        n = min(len(b), len(self.buf))
-        b[:n] = self.buf[:n]
-        self.buf = self.buf[n:]
+        n = min(len(b), len(self.buf) - self.pos)
+        b[:n] = self.buf[self.pos:self.pos + n]
+        self.pos += n
         return n
 
 
