@@ -120,6 +120,8 @@ static const struct config_key config_keys[] = {
 	    50, 3600000, "1000"),
 	KEY("ingest", "max_attempts", CONFIG_INT, ingest_max_attempts, 1, 100,
 	    "5"),
+	KEY("ingest", "max_waiting", CONFIG_INT, ingest_max_waiting, 1,
+	    10000000, "1000"),
 	KEY("log", "file", CONFIG_STR, log_file, 0, 0, ""),
 	KEY("log", "requests", CONFIG_BOOL, log_requests, 0, 1, "true"),
 	KEY("limits", "queue", CONFIG_INT, limits_queue, 1, 10000000, "1000"),

@@ -56,6 +56,7 @@ struct config {
 	bool	 ingest_paused;		/* received transfers wait */
 	int	 ingest_poll_interval_ms;
 	int	 ingest_max_attempts;
+	int	 ingest_max_waiting;	/* transfers waiting; 503 beyond */
 	/* [log] */
 	char	*log_file;		/* "" = stderr */
 	bool	 log_requests;

@@ -58,8 +58,7 @@ ingest_run_work(struct db *db, void *arg)
 			break;
 		run->processed++;
 	}
-	if (cfg->ingest_keep_packages_days > 0)
-		ingest_purge_kept(db, cfg);
+	ingest_purge_kept(db, cfg);
 }
 
 static void	ingest_jobs_look(struct ingest_jobs *ij);

@@ -93,6 +93,8 @@ reconcile_spool_job(struct db *db, void *arg)
 
 struct store_check {
 	struct db	*db;
+	const char	*root;
+	long		 in_flight;	/* placed by a transfer in progress */
 	json_t		*batch;		/* [{"a": id, "v": N}] on disk */
 	json_t		*mismatches;	/* the first RECONCILE_LIST */
 	long		 on_disk, orphans, missing;
@@ -109,6 +111,36 @@ store_mismatch(struct store_check *sc, const char *kind, const char *id,
 	if (json_array_size(sc->mismatches) < RECONCILE_LIST)
 		json_array_append_new(sc->mismatches, json_pack("{s:s,s:s,"
 		    "s:i}", "kind", kind, "aip", id, "version", version));
+}
+
+/* True when the folder is a bag a transfer still being processed has just
+ * placed (this daemon's or another's): its catalogue row comes with that
+ * transfer's commit, or the folder goes with its try. */
+static bool
+store_in_flight(struct store_check *sc, const char *root, const char *id,
+    int version)
+{
+	struct db_result *r = NULL;
+	char path[PATH_MAX], line[256], tid[37] = "";
+	const char *params[1] = { tid };
+	bool busy = false;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/aips/%s/v%d/bag-info.txt", root, id,
+	    version);
+	if ((fp = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "Sailo-Transfer-Id: ", 19) == 0)
+			snprintf(tid, sizeof(tid), "%.36s", line + 19);
+	fclose(fp);
+	if (!api_is_uuid(tid))
+		return false;
+	if (db_query(sc->db, &r, "SELECT 1 FROM transfers WHERE id = $1 AND "
+	    "status IN ('received', 'validating')", 1, params) == 0)
+		busy = db_rows(r) == 1;
+	db_result_free(r);
+	return busy;
 }
 
 /* Which of the folders in the batch the catalogue does not know. */
@@ -130,6 +162,11 @@ store_flush(struct store_check *sc)
 	    "v.version = x.v)", 1, params) == -1)
 		sc->failed = 1;
 	for (i = 0; !sc->failed && i < db_rows(r); i++) {
+		if (store_in_flight(sc, sc->root, db_value(r, i, 0),
+		    atoi(db_value(r, i, 1)))) {
+			sc->in_flight++;
+			continue;
+		}
 		sc->orphans++;
 		store_mismatch(sc, "folder without a catalogue row",
 		    db_value(r, i, 0), atoi(db_value(r, i, 1)));
@@ -139,28 +176,29 @@ store_flush(struct store_check *sc)
 	json_array_clear(sc->batch);
 }
 
-/* Temporary bags of transfers that are over (a try cut short). */
+/* What tries of transfers that are over left in folder dir (temporary
+ * bags, unpacked packages, metadata extracts: a daemon killed between its
+ * commit and its clean-up): <id> and <id>.meta. */
 static void
-store_clean_tmp(struct store_check *sc, const char *root)
+store_clean(struct store_check *sc, const char *dir)
 {
 	struct db_result *r = NULL;
-	char path[PATH_MAX];
-	const char *params[1];
+	char path[PATH_MAX], id[37];
+	const char *params[1] = { id };
 	struct dirent *de;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "%s/aips/.tmp", root);
-	if ((d = opendir(path)) == NULL)
+	if ((d = opendir(dir)) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		if (!api_is_uuid(de->d_name))
+		snprintf(id, sizeof(id), "%.36s", de->d_name);
+		if (!api_is_uuid(id) || (de->d_name[36] != '\0' &&
+		    strcmp(de->d_name + 36, ".meta") != 0))
 			continue;
-		params[0] = de->d_name;
 		if (db_query(sc->db, &r, "SELECT 1 FROM transfers WHERE id = "
 		    "$1 AND status IN ('accepted', 'rejected', 'failed')", 1,
 		    params) == 0 && db_rows(r) == 1) {
-			snprintf(path, sizeof(path), "%s/aips/.tmp/%s", root,
-			    de->d_name);
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 			unpack_remove(path);
 		}
 		db_result_free(r);
@@ -174,7 +212,8 @@ reconcile_store_job(struct db *db, void *arg)
 {
 	struct app *app = arg;
 	const char *root = app->cfg->storage_root;
-	struct store_check sc = { db, json_array(), json_array(), 0, 0, 0, 0 };
+	struct store_check sc = { .db = db, .root = root,
+	    .batch = json_array(), .mismatches = json_array() };
 	struct db_result *r = NULL;
 	char path[PATH_MAX], after_id[37] = "", after_v[16] = "0";
 	const char *params[2];
@@ -243,10 +282,13 @@ reconcile_store_job(struct db *db, void *arg)
 	if (sc.failed)
 		log_warn("store reconciliation: %s", db_error(db));
 	else {
-		store_clean_tmp(&sc, root);
+		snprintf(path, sizeof(path), "%s/aips/.tmp", root);
+		store_clean(&sc, path);
+		store_clean(&sc, app->cfg->storage_work);
 		log_info("store reconciliation: %ld AIP version(s) on disk, %ld "
-		    "without a catalogue row, %ld catalogued but missing",
-		    sc.on_disk, sc.orphans, sc.missing);
+		    "without a catalogue row, %ld catalogued but missing, %ld "
+		    "being stored", sc.on_disk, sc.orphans, sc.missing,
+		    sc.in_flight);
 		details = json_pack("{s:I,s:I,s:I,s:O}", "on_disk",
 		    (json_int_t)sc.on_disk, "orphans", (json_int_t)sc.orphans,
 		    "missing", (json_int_t)sc.missing, "mismatches",

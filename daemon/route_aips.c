@@ -157,8 +157,9 @@ route_records_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
 	char *after = NULL, *transfer = NULL, *function = NULL, *code = NULL;
+	char *from = NULL, *to = NULL, *publicity = NULL, *later = NULL;
 	char limit_text[16], *next = NULL;
-	const char *params[4] = { NULL };
+	const char *params[7] = { NULL };
 	json_t *items;
 	int limit, n, i;
 
@@ -177,11 +178,35 @@ route_records_list(struct api_call *call, struct db *db)
 		    "and function a function code (10 03 or 10.03)");
 		goto out;
 	}
+	if (api_query_param(&from, call->query, "from") == -1 ||
+	    api_query_param(&to, call->query, "to") == -1 ||
+	    api_query_param(&publicity, call->query, "publicity") == -1 ||
+	    (from && (strlen(from) != 10 || !api_is_rfc3339(from))) ||
+	    (to && (strlen(to) != 10 || !api_is_rfc3339(to)))) {
+		api_error(call, 400, "BAD_PARAMETER", "from and to are dates "
+		    "(YYYY-MM-DD) on the record's created date");
+		goto out;
+	}
+	/* Filters that come with retention and search: an answer that
+	 * ignored them would look like a true one. */
+	for (i = 0; i < 2; i++) {
+		const char *name = i == 0 ? "q" : "due_before";
+
+		if (api_query_param(&later, call->query, name) != 0) {
+			api_error(call, 400, "BAD_PARAMETER", "%s is not "
+			    "offered yet (it comes with full-text search and "
+			    "retention)", name);
+			goto out;
+		}
+	}
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[0] = after;
 	params[1] = transfer;
 	params[2] = code;
 	params[3] = limit_text;
+	params[4] = from;
+	params[5] = to;
+	params[6] = publicity;
 	/* A function prefix matches whole groups: "10 03" finds "10 03"
 	 * and "10 03 00 09", never "10 031". */
 	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r "
@@ -192,8 +217,15 @@ route_records_list(struct api_call *call, struct db *db)
 	    "AND ($2::uuid IS NOT NULL OR r.version = a.current_version) "
 	    "AND ($3::text IS NULL OR r.function_code = $3 OR "
 	    "r.function_code LIKE $3 || ' %') "
-	    "ORDER BY r.id LIMIT $4::int", 4, params) == -1) {
-		api_db_error(call, db);
+	    "AND ($5::date IS NULL OR r.created >= $5::date) "
+	    "AND ($6::date IS NULL OR r.created <= $6::date) "
+	    "AND ($7::text IS NULL OR r.publicity = $7) "
+	    "ORDER BY r.id LIMIT $4::int", 7, params) == -1) {
+		if (strncmp(db_sqlstate(db), "22", 2) == 0)	/* 2012-13-01 */
+			api_error(call, 400, "BAD_PARAMETER", "from or to is "
+			    "not a calendar date");
+		else
+			api_db_error(call, db);
 		goto out;
 	}
 	n = db_rows(r);
@@ -209,6 +241,10 @@ out:
 	free(transfer);
 	free(function);
 	free(code);
+	free(from);
+	free(to);
+	free(publicity);
+	free(later);
 	db_result_free(r);
 }
 

@@ -242,6 +242,35 @@ out:
 	return rc;
 }
 
+/* True (and the reply set) when too many transfers wait already. */
+static bool
+transfer_backlog_full(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char limit[16];
+	const char *params[1] = { limit };
+	bool full;
+
+	snprintf(limit, sizeof(limit), "%d",
+	    call->app->cfg->ingest_max_waiting);
+	if (db_query(db, &r, "SELECT count(*) >= $1::int FROM (SELECT 1 FROM "
+	    "transfers WHERE status IN ('received', 'validating') LIMIT "
+	    "$1::int) w", 1, params) == -1) {
+		api_db_error(call, db);
+		return true;
+	}
+	full = strcmp(db_value(r, 0, 0), "t") == 0;
+	db_result_free(r);
+	if (full) {
+		api_error(call, 503, "BUSY", "%d transfers are waiting to be "
+		    "processed (ingest.max_waiting); send this package later",
+		    call->app->cfg->ingest_max_waiting);
+		free(call->retry_after);
+		call->retry_after = strdup("60");
+	}
+	return full;
+}
+
 void
 transfer_record(struct api_call *call, struct db *db,
     struct spool_file *spool, const char *sha, uint64_t size,
@@ -260,6 +289,12 @@ transfer_record(struct api_call *call, struct db *db,
 	int found, attempt;
 
 	id_out[0] = '\0';
+	/* Never an unbounded backlog: past ingest.max_waiting transfers
+	 * waiting to be processed, a new package is refused for now (a
+	 * finished tus upload is not: its bytes are already the archive's
+	 * to keep, and its client cannot send them differently). */
+	if (upload_id == NULL && transfer_backlog_full(call, db))
+		goto drop;
 	/* Two uploads with one key may race: the loser looks again. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((found = transfer_existing(call, db, idempotency_key,
@@ -618,6 +653,13 @@ report_html(const json_t *report)
 	html_text(fp, json_string_value(json_object_get(t, "submitted_by")));
 	fputs("</td></tr><tr><th>Submitted at</th><td>", fp);
 	html_text(fp, json_string_value(json_object_get(t, "submitted_at")));
+	fputs("</td></tr><tr><th>Finished at</th><td>", fp);
+	html_text(fp, json_string_value(json_object_get(t, "finished_at")));
+	if (json_object_get(t, "failure")) {
+		fputs("</td></tr><tr><th>Failure</th><td>", fp);
+		html_text(fp, json_string_value(json_object_get(t,
+		    "failure")));
+	}
 	fputs("</td></tr><tr><th>Package SHA-256</th><td><code>", fp);
 	html_text(fp, json_string_value(json_object_get(t, "package_sha256")));
 	fprintf(fp, "</code></td></tr><tr><th>Errors</th><td>%lld</td></tr>"

@@ -38,6 +38,9 @@ void	findings_free(struct findings *f);
 void	findings_add(struct findings *f, enum severity sev, const char *code,
 	    const char *path, long line, const char *fmt, ...)
 	    __attribute__((format(printf, 6, 7)));
+/* Replaces in s whatever has the shape of a personal identity code with
+ * "(withheld)"; findings_add() does it to every message and path. */
+void	findings_withhold(char *s);
 /* True when a finding with this code was added (tests, decisions). */
 int	findings_has(const struct findings *f, const char *code);
 const char *severity_name(enum severity s);

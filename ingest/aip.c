@@ -3,10 +3,13 @@
  * BagIt tool can check without Sailo, and putting it in place.
  *
  * A bag is written under a temporary name without fsync; the caller makes
- * a whole batch durable with one syncfs() (aip_sync), then renames each bag
- * into place and makes its parent durable (aip_place).  Content bytes are
+ * a whole batch durable with one syncfs() (aip_sync), renames each bag
+ * into place (aip_place), and makes the renames durable with one more
+ * syncfs before the catalogue commits.  Content bytes are
  * not copied when the file system allows: the bag's file is a hard link to
- * the unpacked file (or to the same file in the previous version).
+ * the unpacked file (or to the same file in the previous version).  The
+ * caller claims the version in the catalogue before aip_place(), so a
+ * folder found where the new version goes is a dead try's.
  */
 #include <errno.h>
 #include <limits.h>
@@ -289,7 +292,7 @@ aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
 	struct tm tm;
 	time_t now = time(NULL);
 	FILE *fp;
-	int rc = -1;
+	int rc = -1, r;
 
 	if (mkdir(s->dir, 0750) == -1) {
 		aip_err(err, errlen, "mkdir", s->dir);
@@ -303,7 +306,14 @@ aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
 		    errlen) == -1)
 			return -1;
 		snprintf(path, sizeof(path), "%s/%s", s->dir, af->dst);
-		if (link(from, path) == -1) {
+		/* The previous version's file may be gone (destroyed by
+		 * disposal, or lost): then the new bytes are linked. */
+		r = link(from, path);
+		if (r == -1 && errno == ENOENT && af->link_from) {
+			from = af->src;
+			r = link(from, path);
+		}
+		if (r == -1) {
 			if (errno != EXDEV && errno != EPERM &&
 			    errno != EMLINK) {
 				aip_err(err, errlen, "link", path);

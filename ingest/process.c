@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistr.h>
 
 #include "audit.h"
 #include "config.h"
@@ -82,27 +83,43 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 		return -1;
 	fd = open(cfg->storage_person_key_file, O_RDONLY | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT) {
-		/* First start: make the key, first daemon wins. */
+		/* First start: the key is written whole under another name
+		 * and linked into place, so that a daemon starting at the
+		 * same moment reads either no key or all of it (the first
+		 * link wins). */
+		char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+
 		if (RAND_bytes(key, sizeof(key)) != 1) {
 			snprintf(err, errlen, "no random bytes for the key");
 			return -1;
 		}
 		aip_hex(key, sizeof(key), hex);
 		hex[64] = '\n';
-		fd = open(cfg->storage_person_key_file, O_WRONLY | O_CREAT |
-		    O_EXCL | O_CLOEXEC, 0600);
-		if (fd != -1) {
-			if (write(fd, hex, 65) != 65 || fsync(fd) == -1) {
-				snprintf(err, errlen, "write %.400s: %s",
-				    cfg->storage_person_key_file,
-				    strerror(errno));
+		path_fmt(tmp, sizeof(tmp), "%s.%ld.tmp",
+		    cfg->storage_person_key_file, (long)getpid());
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd == -1 || write(fd, hex, 65) != 65 || fsync(fd) == -1 ||
+		    (link(tmp, cfg->storage_person_key_file) == -1 &&
+		    errno != EEXIST)) {
+			snprintf(err, errlen, "cannot make %s: %s",
+			    cfg->storage_person_key_file, strerror(errno));
+			if (fd != -1)
 				close(fd);
-				return -1;
-			}
-			close(fd);
-			log_info("made the person identifier key %s",
-			    cfg->storage_person_key_file);
+			unlink(tmp);
+			return -1;
 		}
+		close(fd);
+		unlink(tmp);
+		path_fmt(dir, sizeof(dir), "%s", cfg->storage_person_key_file);
+		if ((slash = strrchr(dir, '/')) != NULL) {
+			*slash = '\0';
+			if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) != -1) {
+				(void)fsync(fd);
+				close(fd);
+			}
+		}
+		log_info("the person identifier key is %s",
+		    cfg->storage_person_key_file);
 		fd = open(cfg->storage_person_key_file, O_RDONLY | O_CLOEXEC);
 	}
 	if (fd == -1) {
@@ -262,6 +279,7 @@ struct job {
 	char			 sha256[65];
 	char			*inbox_name;
 	int			 attempts;
+	char			 last_failure[512];	/* of the last try */
 
 	char			 pkg[PATH_MAX];
 	char			 work[PATH_MAX];	/* unpacked */
@@ -360,8 +378,14 @@ job_claim(struct job *j)
 	const char *params[1];
 	int i, rc = 0;
 
-	if (db_query(j->db, &r, "SELECT id FROM transfers WHERE status IN "
-	    "('received', 'validating') ORDER BY submitted_at LIMIT 32", 0,
+	/* Those no daemon holds (a transfer another daemon works on does
+	 * not hide those behind it) and whose next try is due. */
+	if (db_query(j->db, &r, "SELECT t.id FROM transfers t WHERE "
+	    "t.status IN ('received', 'validating') AND (t.next_try_at IS "
+	    "NULL OR t.next_try_at <= now()) AND NOT EXISTS (SELECT 1 FROM "
+	    "pg_locks l WHERE l.locktype = 'advisory' AND l.classid = "
+	    PROCESS_LOCK_CLASS "::oid AND l.objid = hashtext(t.id::text)::oid "
+	    "AND l.objsubid = 2) ORDER BY t.submitted_at LIMIT 32", 0,
 	    NULL) == -1)
 		return -1;
 	for (i = 0; i < db_rows(r) && rc == 0; i++) {
@@ -380,9 +404,11 @@ job_claim(struct job *j)
 		/* Locked: is it still waiting (not done by another)? */
 		if (db_query(j->db, &t, "SELECT t.submitted_by, p.name, "
 		    "encode(t.package_sha256, 'hex'), t.inbox_name, "
-		    "t.attempts FROM transfers t JOIN principals p ON "
+		    "t.attempts, t.failure FROM transfers t JOIN principals p "
+		    "ON "
 		    "p.id = t.submitted_by WHERE t.id = $1 AND t.status IN "
 		    "('received', 'validating')", 1, params) == -1) {
+			job_unlock(j);
 			rc = -1;
 			break;
 		}
@@ -396,6 +422,8 @@ job_claim(struct job *j)
 			j->inbox_name = db_isnull(t, 0, 3) ? NULL :
 			    strdup(db_value(t, 0, 3));
 			j->attempts = atoi(db_value(t, 0, 4));
+			snprintf(j->last_failure, sizeof(j->last_failure),
+			    "%s", db_isnull(t, 0, 5) ? "" : db_value(t, 0, 5));
 			rc = 1;
 		} else
 			job_unlock(j);
@@ -467,6 +495,12 @@ job_insert_findings(struct job *j)
 		    "severity", severity_name(fi->severity), "code", fi->code,
 		    "path", fi->path, "message", fi->message);
 
+		if (row == NULL) {	/* never silently: the try fails */
+			log_warn("transfer %s: finding %zu cannot be stored",
+			    j->id, i + 1);
+			rc = -1;
+			break;
+		}
 		if (fi->line > 0)
 			json_object_set_new(row, "line",
 			    json_integer(fi->line));
@@ -562,8 +596,8 @@ job_reject(struct job *j)
 	return job_end(j, "rejected", true, "UPDATE transfers SET status = "
 	    "'rejected', format = COALESCE($5, format), errors = $2, "
 	    "warnings = $3, failure = NULL, finished_at = now(), "
-	    "updated_at = now(), package_kept_until = CASE WHEN $4::int > 0 "
-	    "THEN now() + make_interval(days => $4::int) END WHERE id = $1",
+	    "updated_at = now(), package_kept_until = now() + "
+	    "make_interval(days => $4::int) WHERE id = $1",
 	    5, params, "transfer.reject", AUDIT_SUCCESS,
 	    json_pack("{s:s,s:I,s:I,s:o}", "submitted_by", j->submitter,
 	    "errors", (json_int_t)j->f.errors, "warnings",
@@ -578,8 +612,8 @@ job_fail(struct job *j, const char *why)
 
 	log_warn("transfer %s failed: %s", j->id, why);
 	return job_end(j, "failed", false, "UPDATE transfers SET status = "
-	    "'failed', failure = $2, finished_at = now(), updated_at = now() "
-	    "WHERE id = $1", 2, params, "transfer.fail", AUDIT_FAILURE,
+	    "'failed', failure = $2, finished_at = now(), updated_at = now(), "
+	    "package_kept_until = now() WHERE id = $1", 2, params, "transfer.fail", AUDIT_FAILURE,
 	    json_pack("{s:s,s:i}", "reason", why, "attempts", j->attempts));
 }
 
@@ -729,6 +763,15 @@ job_validate_bagit(struct job *j, char *err, size_t errlen)
 	free(known);
 	if (rc == -1)
 		return -1;
+	/* Its values go into the AIP's bag-info.txt and the catalogue, both
+	 * UTF-8 as RFC 8493 declares them. */
+	for (i = 0; j->bag_info && j->bag_info[i]; i++)
+		if (u8_check((const uint8_t *)j->bag_info[i],
+		    strlen(j->bag_info[i])) != NULL)
+			findings_add(&j->f, SEVERITY_ERROR, "BAGIT_INFO",
+			    "bag-info.txt", 0, "a value is not UTF-8 (the "
+			    "line starting \"%.20s\"); RFC 8493 tag files "
+			    "are UTF-8", j->bag_info[i]);
 	j->p.format = PKG_BAGIT;
 	/* Records for a migration that is not SÄHKE2 by itself. */
 	path_fmt(path, sizeof(path), "%s/data/metadata/sahke2.xml", j->root);
@@ -827,6 +870,35 @@ job_validate_sahke2(struct job *j, char *err, size_t errlen)
 	return job_check_files(j, false, err, errlen);
 }
 
+/* True when s holds something shaped like a personal identity code. */
+static bool
+job_has_person_id(const char *s)
+{
+	char *copy;
+	bool found;
+
+	if (s == NULL || (copy = strdup(s)) == NULL)
+		return false;
+	findings_withhold(copy);
+	found = strcmp(copy, s) != 0;
+	free(copy);
+	return found;
+}
+
+/* Free text that names a person by identity code: kept in the AIP as
+ * submitted, withheld in the catalogue, and said in the report. */
+static void
+job_check_person_text(struct job *j, const struct pkg_common *c,
+    const char *description, const char *what)
+{
+	if (job_has_person_id(c->title) || job_has_person_id(description))
+		findings_add(&j->f, SEVERITY_WARNING, "PERSON_ID_IN_TEXT",
+		    j->p.metadata_path, c->line, "%s %s: its title or "
+		    "description holds what looks like a personal identity "
+		    "code; the AIP keeps it as submitted, the catalogue "
+		    "withholds it", what, c->native_id ? c->native_id : "");
+}
+
 /* The same case file twice in one transfer cannot become two AIPs. */
 static void
 job_check_duplicates(struct job *j)
@@ -839,13 +911,33 @@ job_check_duplicates(struct job *j)
 	for (i = 0; i < j->p.ncasefiles; i++) {
 		const struct pkg_casefile *cf = &j->p.casefiles[i];
 
-		if (cf->c.native_id && strmap_put(&seen, cf->c.native_id,
-		    i) == 0)
+		if (cf->c.native_id == NULL || cf->c.native_id[strspn(
+		    cf->c.native_id, " \t\r\n")] == '\0') {
+			/* Two blank ones would be one AIP's versions. */
+			findings_add(&j->f, SEVERITY_ERROR,
+			    "CASEFILE_NATIVE_ID", j->p.metadata_path,
+			    cf->c.line, "a CaseFile has no NativeId: every "
+			    "case file needs its own to be stored");
+			continue;
+		}
+		if (strmap_put(&seen, cf->c.native_id, i) == 0)
 			findings_add(&j->f, SEVERITY_ERROR, "CASEFILE_DUPLICATE",
 			    j->p.metadata_path, cf->c.line, "CaseFile %s "
 			    "appears more than once", cf->c.native_id);
 	}
 	strmap_free(&seen);
+	for (i = 0; i < j->p.ncasefiles; i++) {
+		const struct pkg_casefile *cf = &j->p.casefiles[i];
+		size_t k;
+
+		job_check_person_text(j, &cf->c, NULL, "CaseFile");
+		for (k = 0; k < cf->nrecords; k++)
+			job_check_person_text(j, &cf->records[k].c,
+			    cf->records[k].description, "Record");
+	}
+	for (i = 0; i < j->p.nrecords; i++)
+		job_check_person_text(j, &j->p.records[i].c,
+		    j->p.records[i].description, "Record");
 }
 
 /* ---- format identification (libmagic) ---------------------------------- */
@@ -1110,9 +1202,13 @@ job_units(struct job *j)
 				char src[PATH_MAX], dst[PATH_MAX];
 
 				if (strncmp(rel, "data/metadata/", 14) == 0) {
+					/* The bag's own metadata, apart
+					 * from what Sailo writes there. */
 					path_fmt(src, sizeof(src), "%s/%s",
 					    j->work, j->u.files[k].path);
-					path_fmt(dst, sizeof(dst), "%s", rel);
+					path_fmt(dst, sizeof(dst),
+					    "data/metadata/submitted/%s",
+					    rel + 14);
 					if (unit_add(u, src, dst,
 					    j->u.files[k].size,
 					    j->u.files[k].sha256) == -1)
@@ -1507,32 +1603,46 @@ catalogue_free(struct catalogue *cat)
 	batch_free(&cat->files);
 }
 
+/* Free text for the catalogue: a personal identity code in it is
+ * withheld there (the AIP keeps the metadata as submitted; the catalogue
+ * keeps person identifiers only as HMACs). */
+static json_t *
+catalogue_text(const char *s)
+{
+	json_t *v;
+	char *copy;
+
+	if (s == NULL)
+		return json_null();
+	if ((copy = strdup(s)) == NULL)
+		return NULL;
+	findings_withhold(copy);
+	v = json_string(copy);
+	free(copy);
+	return v;
+}
+
 /* The fields a case file and a record share, into row. */
 static void
 catalogue_common(json_t *row, const struct pkg_common *c)
 {
 	json_object_set_new(row, "native_id", json_string(c->native_id ?
 	    c->native_id : ""));
-	json_object_set_new(row, "title", c->title ? json_string(c->title) :
-	    json_null());
-	json_object_set_new(row, "type", c->type ? json_string(c->type) :
-	    json_null());
-	json_object_set_new(row, "status", c->status ? json_string(c->status) :
-	    json_null());
+	json_object_set_new(row, "title", catalogue_text(c->title));
+	json_object_set_new(row, "type", catalogue_text(c->type));
+	json_object_set_new(row, "status", catalogue_text(c->status));
 	json_object_set_new(row, "function_code", c->function_code ?
 	    json_string(c->function_code) : json_null());
 	json_object_set_new(row, "created", c->created ?
 	    json_string(c->created) : json_null());
 	json_object_set_new(row, "publicity", c->publicity ?
 	    json_string(c->publicity) : json_null());
-	json_object_set_new(row, "security_reason", c->security_reason ?
-	    json_string(c->security_reason) : json_null());
+	json_object_set_new(row, "security_reason", catalogue_text(c->security_reason));
 	json_object_set_new(row, "personal_data", c->personal_data ?
 	    json_string(c->personal_data) : json_null());
 	json_object_set_new(row, "retention_period", c->has_retention ?
 	    json_integer(c->retention_period) : json_null());
-	json_object_set_new(row, "retention_reason", c->retention_reason ?
-	    json_string(c->retention_reason) : json_null());
+	json_object_set_new(row, "retention_reason", catalogue_text(c->retention_reason));
 	json_object_set_new(row, "retention_end", c->retention_end ?
 	    json_string(c->retention_end) : json_null());
 }
@@ -1582,7 +1692,7 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 		}
 		catalogue_common(row, &r[i].c);
 		json_object_set_new(row, "description",
-		    catalogue_null(r[i].description));
+		    catalogue_text(r[i].description));
 		json_object_set_new(row, "retention_trigger",
 		    catalogue_null(r[i].c.trigger));
 		/* A record without its own publicity takes its case file's. */
@@ -1706,18 +1816,18 @@ catalogue_aip(struct job *j, struct catalogue *cat, struct unit *u)
 	if (u->previous == 0)
 		batch_add(&cat->aips_new, json_pack("{s:s,s:s,s:s,s:o}", "id",
 		    u->aip_id, "source", j->submitter_id, "native_id",
-		    u->native_id, "title", catalogue_null(u->title)));
+		    u->native_id, "title", catalogue_text(u->title)));
 	else
 		batch_add(&cat->aips_next, json_pack("{s:s,s:i,s:o}", "id",
 		    u->aip_id, "version", u->version, "title",
-		    catalogue_null(u->title)));
+		    catalogue_text(u->title)));
 	batch_add(&cat->versions, json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}",
 	    "aip_id", u->aip_id, "version", u->version, "transfer_id", j->id,
 	    "files", (int)u->nfiles, "bytes", (json_int_t)u->bytes,
 	    "tagmanifest", u->tagmanifest));
 }
 
-enum store_result { STORE_DONE, STORE_RETRY, STORE_FAILED };
+enum store_result { STORE_DONE, STORE_RETRY, STORE_MOVED, STORE_FAILED };
 
 /* Places every bag and catalogues everything in one transaction. */
 static enum store_result
@@ -1742,10 +1852,18 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 	aips = json_array();
 	if (db_begin(j->db) == -1)
 		goto db_failed;
+	/* Claim every new version in the catalogue first: the AIP rows
+	 * stay locked until this transaction ends, so no other transfer
+	 * places the same version meanwhile, and a folder found where ours
+	 * goes can only be a dead try's. */
+	for (i = 0; i < j->nunits; i++)
+		catalogue_aip(j, &cat, &j->units[i]);
+	if (batch_flush(&cat.aips_new) == -1 ||
+	    batch_flush(&cat.aips_next) == -1)
+		goto flush_failed;
 	for (i = 0; i < j->nunits; i++) {
 		struct unit *u = &j->units[i];
 
-		catalogue_aip(j, &cat, u);
 		path_fmt(aip_dir, sizeof(aip_dir), "%s/aips/%s",
 		    j->cfg->storage_root, u->aip_id);
 		if (aip_place(u->tmp, aip_dir, u->version, &replaced, err,
@@ -1783,8 +1901,8 @@ job_catalogue(struct job *j, char *err, size_t errlen)
 	if (db_query(j->db, NULL, "UPDATE transfers SET status = 'accepted', "
 	    "format = COALESCE(format, $4), errors = 0, warnings = $2, "
 	    "failure = NULL, finished_at = now(), updated_at = now(), "
-	    "package_kept_until = CASE WHEN $3::int > 0 THEN now() + "
-	    "make_interval(days => $3::int) END WHERE id = $1", 3 + 1,
+	    "package_kept_until = now() + make_interval(days => $3::int) "
+	    "WHERE id = $1", 3 + 1,
 	    (const char *[]){ params[0], params[1], params[2], j->format }) ==
 	    -1)
 		goto db_failed;
@@ -1809,11 +1927,11 @@ flush_failed:
 		snprintf(err, errlen, "an AIP of this transfer moved on "
 		    "during this try (another transfer of the same case "
 		    "file): tried again");
-		goto retry;
+		rc = STORE_MOVED;
+		goto undo;
 	}
 db_failed:
 	snprintf(err, errlen, "database: %s", db_error(j->db));
-retry:
 	rc = STORE_RETRY;
 	goto undo;
 failed:
@@ -1830,8 +1948,10 @@ undo:
 			    j->cfg->storage_root, j->units[i].aip_id,
 			    j->units[i].version);
 			unpack_remove(aip_dir);
-			*strrchr(aip_dir, '/') = '\0';
-			(void)rmdir(aip_dir);	/* when it was new */
+			if (strrchr(aip_dir, '/') != NULL) {
+				*strrchr(aip_dir, '/') = '\0';
+				(void)rmdir(aip_dir);	/* when it was new */
+			}
 			j->units[i].placed = false;
 		}
 	json_decref(aips);
@@ -1973,7 +2093,7 @@ ingest_process_next(struct db *db, const struct config *cfg,
 {
 	struct job j;
 	char err[1024] = "";
-	enum store_result sr;
+	enum store_result sr = STORE_RETRY;
 	struct stat st;
 	int rc;
 
@@ -1996,8 +2116,9 @@ ingest_process_next(struct db *db, const struct config *cfg,
 	    j.id);
 	job_remove_work(&j);		/* an earlier try's */
 	if (j.attempts >= cfg->ingest_max_attempts) {
-		snprintf(err, sizeof(err), "gave up after %d tries",
-		    j.attempts);
+		snprintf(err, sizeof(err), "gave up after %d tries; the last "
+		    "stopped with: %s", j.attempts, j.last_failure[0] ?
+		    j.last_failure : "(no reason recorded)");
 		rc = job_fail(&j, err);
 		goto out;
 	}
@@ -2032,20 +2153,40 @@ ingest_process_next(struct db *db, const struct config *cfg,
 		goto out;
 	}
 retry:
-	/* Left as it is (validating): the next look takes it again, and
-	 * after ingest.max_attempts tries it fails for good. */
-	if (err[0])
-		log_warn("transfer %s: try %d stopped: %s", j.id, j.attempts,
-		    err);
+	/* Left as it is (validating): the next look takes it again, later
+	 * each time (1, 2, 4 … minutes, at most an hour: a full disk or a
+	 * database restart has time to pass), and after
+	 * ingest.max_attempts tries it fails for good.  A try stopped by a
+	 * shutdown does not count. */
 	job_remove_work(&j);
-	rc = job_stopping(&j) ? 0 : -1;
+	if (job_stopping(&j)) {
+		(void)db_query(db, NULL, "UPDATE transfers SET attempts = "
+		    "greatest(attempts - 1, 0) WHERE id = $1", 1,
+		    (const char *[]){ j.id });
+		rc = 0;
+		goto out;
+	}
+	log_warn("transfer %s: try %d stopped: %s", j.id, j.attempts,
+	    err[0] ? err : "(no reason)");
+	if (sr == STORE_MOVED)	/* another transfer won a race: again now */
+		(void)db_query(db, NULL, "UPDATE transfers SET attempts = "
+		    "greatest(attempts - 1, 0) WHERE id = $1", 1,
+		    (const char *[]){ j.id });
+	else
+		(void)db_query(db, NULL, "UPDATE transfers SET failure = $2, "
+		    "next_try_at = now() + make_interval(secs => least(3600, "
+		    "60 * power(2, greatest(attempts - 1, 0)))) WHERE id = $1",
+		    2, (const char *[]){ j.id, err[0] ? err : "(no reason)" });
+	rc = -1;
 out:
 	job_unlock(&j);
 	job_free(&j);
 	return rc;
 }
 
-/* Packages kept (ingest.keep_packages_days) whose time has come. */
+/* Packages whose time has come: kept ones (ingest.keep_packages_days),
+ * and those a daemon killed right after its commit did not remove (the
+ * commit sets the time, now() when none are kept). */
 void
 ingest_purge_kept(struct db *db, const struct config *cfg)
 {

@@ -71,9 +71,19 @@ ingest_report_json(struct db *db, const char *id)
 		else if (strcmp(db_value(r, i, 0), "warning") == 0)
 			warnings++;
 	}
-	db_result_free(r);
 	json_object_set_new(report, "findings", findings);
+	/* The counts of all findings (a report lists the first
+	 * FINDINGS_MAX); before the end, those listed. */
+	db_result_free(r);
+	r = NULL;
+	if (db_query(db, &r, "SELECT errors, warnings FROM transfers WHERE "
+	    "id = $1 AND errors IS NOT NULL", 1, params) == 0 &&
+	    db_rows(r) == 1) {
+		errors = strtol(db_value(r, 0, 0), NULL, 10);
+		warnings = strtol(db_value(r, 0, 1), NULL, 10);
+	}
 	json_object_set_new(report, "errors", json_integer(errors));
 	json_object_set_new(report, "warnings", json_integer(warnings));
+	db_result_free(r);
 	return report;
 }

@@ -15,10 +15,11 @@ ALTER TABLE transfers
 	ADD COLUMN errors	integer,
 	ADD COLUMN warnings	integer,
 	ADD COLUMN failure	text,		/* why it failed (Sailo's side) */
+	ADD COLUMN next_try_at	timestamptz,	/* a failed try's backoff */
 	ADD COLUMN finished_at	timestamptz,
 	ADD COLUMN package_kept_until timestamptz;
-GRANT UPDATE (inbox_name, attempts, errors, warnings, failure, finished_at,
-	package_kept_until) ON transfers TO sailo_app;
+GRANT UPDATE (inbox_name, attempts, errors, warnings, failure, next_try_at,
+	finished_at, package_kept_until) ON transfers TO sailo_app;
 CREATE INDEX transfers_pending ON transfers (submitted_at)
 	WHERE status IN ('received', 'validating');
 CREATE INDEX transfers_kept ON transfers (package_kept_until)

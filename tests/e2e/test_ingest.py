@@ -630,7 +630,9 @@ def test_bagit_bag_is_accepted_as_one_aip(ingest, kind, top, style, with_csv):
     a = get_aip(s, aip_id)
     assert a["native_id"] == bag.external_id and a["current_version"] == 1
     # the bag's payload goes to data/content/ by its path under the bag's
-    # data/, except data/metadata/, which stays where it is
+    # data/, except data/metadata/, which is kept apart from Sailo's own
+    # metadata under data/metadata/submitted/ (and the bag's bag-info.txt is
+    # data/metadata/submitted-bag-info.txt)
     content = {nfc(f["path"]): f for f in a["files"]
                if f["path"].startswith("data/content/")}
     expected = {nfc("data/content/" + p): d for p, d in bag.payload.items()}
@@ -648,9 +650,10 @@ def test_bagit_bag_is_accepted_as_one_aip(ingest, kind, top, style, with_csv):
     assert {nfc(p) for p in manifest if p.startswith("data/content/")} == \
         set(expected)
     assert "data/metadata/premis.xml" in manifest
+    assert "data/metadata/submitted-bag-info.txt" in manifest
     if with_csv:
-        assert (bagdir / "data/metadata/metadata.csv").read_bytes() == \
-            bag.metadata_csv()
+        assert (bagdir / "data/metadata/submitted/metadata.csv")\
+            .read_bytes() == bag.metadata_csv()
         items = records_of(s, transfer_id=t["id"])
         rows = {r["native_id"]: r for r in bag.rows}
         assert sorted(i["native_id"] for i in items) == sorted(rows)

@@ -6,9 +6,10 @@ import subprocess
 import time
 
 import psycopg2
+import requests
 
 import pkggen
-from conftest import conninfo
+from conftest import auth, conninfo
 from test_ingest import ingest, run, stored_aips, submit, wait_done  # noqa: F401
 
 
@@ -89,3 +90,17 @@ def test_inbox_package_gets_its_final_report(ingest, tmp_path):
     rep = wait_final_report(outbox / "huono.tar.report.json")
     assert rep["transfer"]["status"] == "rejected" and rep["errors"] >= 1
     assert "CHECKSUM_MISMATCH" in {f["code"] for f in rep["findings"]}
+
+
+def test_the_backlog_is_bounded(ingest):
+    s = ingest(ingest_paused="true", ingest_max_waiting=2)
+    for seed in (1, 2):
+        submit(s, sahke2_tar(seed=seed), "application/x-tar")
+    r = requests.post(s.url + "/v1/transfers", data=sahke2_tar(seed=3),
+                      headers=dict(auth(s.bus),
+                                   **{"Content-Type": "application/x-tar"}),
+                      timeout=60)
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "BUSY"
+    assert r.headers["Retry-After"] == "60"
+    assert len(os.listdir(s.spool)) == 2        # nothing kept of the third
