@@ -11,9 +11,10 @@
  * cut short at any step is simply done again.
  *
  * What is stored is decided by the catalogue: AIP folders are written
- * under a temporary name, made durable together (one syncfs), renamed into
- * place inside the catalogue transaction, and a folder found where a new
- * version should go (a try that died before its commit) is replaced.
+ * under a temporary name and made durable together (one syncfs); then
+ * catalogue.c claims their versions, renames them into place and commits.
+ * A failed try waits longer each time (next_try_at) and after
+ * ingest.max_attempts the transfer is failed with the last try's reason.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -41,6 +42,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "package.h"
+#include "process.h"
 
 /* pg_advisory_lock(PROCESS_LOCK_CLASS, hashtext(transfer id)). */
 #define PROCESS_LOCK_CLASS	"1397310540"
@@ -51,11 +53,8 @@ static bool		process_has_key;
 
 /* A path into buf; on truncation buf is "" (every later open or unlink
  * then fails, rather than touching another file). */
-static void	path_fmt(char *buf, size_t len, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-path_fmt(char *buf, size_t len, const char *fmt, ...)
+void
+process_path(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -95,7 +94,7 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 		}
 		aip_hex(key, sizeof(key), hex);
 		hex[64] = '\n';
-		path_fmt(tmp, sizeof(tmp), "%s.%ld.tmp",
+		process_path(tmp, sizeof(tmp), "%s.%ld.tmp",
 		    cfg->storage_person_key_file, (long)getpid());
 		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd == -1 || write(fd, hex, 65) != 65 || fsync(fd) == -1 ||
@@ -110,7 +109,7 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 		}
 		close(fd);
 		unlink(tmp);
-		path_fmt(dir, sizeof(dir), "%s", cfg->storage_person_key_file);
+		process_path(dir, sizeof(dir), "%s", cfg->storage_person_key_file);
 		if ((slash = strrchr(dir, '/')) != NULL) {
 			*slash = '\0';
 			if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) != -1) {
@@ -164,165 +163,10 @@ ingest_person_hmac(const char *ssn, char hex[65])
 	return 0;
 }
 
-/* ---- a string set (paths, identifiers) --------------------------------- */
-
-struct strmap {
-	const char	**keys;
-	size_t		 *values;
-	size_t		  cap, n;
-};
-
-static uint64_t
-strmap_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-static int
-strmap_init(struct strmap *m, size_t n)
-{
-	m->cap = 16;
-	while (m->cap < 2 * n + 16)
-		m->cap <<= 1;
-	m->n = 0;
-	m->keys = calloc(m->cap, sizeof(*m->keys));
-	m->values = calloc(m->cap, sizeof(*m->values));
-	return m->keys && m->values ? 0 : -1;
-}
-
-static void
-strmap_free(struct strmap *m)
-{
-	free(m->keys);
-	free(m->values);
-	memset(m, 0, sizeof(*m));
-}
-
-/* The slot of key: where it is, or where it would go. */
-static size_t
-strmap_slot(const struct strmap *m, const char *key)
-{
-	size_t i = strmap_hash(key) & (m->cap - 1);
-
-	while (m->keys[i] && strcmp(m->keys[i], key) != 0)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static int	strmap_put(struct strmap *m, const char *key, size_t value);
-
-/* Doubles the table (kept at most half full). */
-static int
-strmap_grow(struct strmap *m)
-{
-	struct strmap big;
-	size_t i;
-
-	if (strmap_init(&big, m->cap) == -1) {
-		strmap_free(&big);
-		return -1;
-	}
-	for (i = 0; i < m->cap; i++)
-		if (m->keys[i])
-			strmap_put(&big, m->keys[i], m->values[i]);
-	strmap_free(m);
-	*m = big;
-	return 0;
-}
-
-/* Adds key (kept by reference); 1 when new, 0 when it was there, -1
- * without memory. */
-static int
-strmap_put(struct strmap *m, const char *key, size_t value)
-{
-	size_t i;
-
-	if (2 * (m->n + 1) > m->cap && strmap_grow(m) == -1)
-		return -1;
-	i = strmap_slot(m, key);
-	if (m->keys[i])
-		return 0;
-	m->keys[i] = key;
-	m->values[i] = value;
-	m->n++;
-	return 1;
-}
-
-static bool
-strmap_get(const struct strmap *m, const char *key, size_t *value)
-{
-	size_t i = strmap_slot(m, key);
-
-	if (m->keys[i] == NULL)
-		return false;
-	*value = m->values[i];
-	return true;
-}
-
 /* ---- one transfer ---------------------------------------------------- */
 
-struct unit;
-
-struct job {
-	struct db		*db;
-	const struct config	*cfg;
-	bool			(*stop)(void *);
-	void			*stop_arg;
-
-	char			 id[37];
-	char			 submitter_id[37];
-	char			 submitter[201];
-	char			 sha256[65];
-	char			*inbox_name;
-	int			 attempts;
-	char			 last_failure[512];	/* of the last try */
-
-	char			 pkg[PATH_MAX];
-	char			 work[PATH_MAX];	/* unpacked */
-	char			 meta[PATH_MAX];	/* extracts, PREMIS */
-	char			 tmp[PATH_MAX];		/* bags being written */
-	char			 root[PATH_MAX];	/* package root */
-	size_t			 root_len;	/* of the prefix in paths */
-	const char		*format;	/* "sahke2", "bagit" */
-
-	struct findings		 f;
-	struct unpack_result	 u;
-	struct strmap		 by_path;	/* root-relative → file */
-	char			**mime;		/* per unpacked file, or NULL */
-	struct package		 p;
-	char			**bag_info;
-
-	struct unit		*units;
-	size_t			 nunits;
-	char			 started_at[32];
-	double			 t0;		/* phase times, for the log */
-	char			 times[160];
-};
-
-/* One AIP version to write. */
-struct unit {
-	struct pkg_casefile	*cf;		/* SÄHKE2 */
-	char			*native_id;
-	char			*title;
-	char			 aip_id[37];
-	int			 version;	/* the new one */
-	int			 previous;	/* 0: a new AIP */
-	char			 tmp[PATH_MAX];
-	char			 tagmanifest[65];
-	struct aip_file		*files;
-	size_t			 nfiles, capfiles;
-	uint64_t		 bytes;
-	char			**prev_links;	/* link_from strings owned */
-	size_t			 nprev;
-	bool			 placed;
-};
-
-static const char *
-job_rel(const struct job *j, const char *path)
+const char *
+process_rel(const struct job *j, const char *path)
 {
 	return path + j->root_len;
 }
@@ -338,8 +182,8 @@ job_now(char *buf, size_t len)
 }
 
 /* Notes how long the phase that just ended took. */
-static void
-job_phase(struct job *j, const char *name)
+void
+process_phase(struct job *j, const char *name)
 {
 	struct timespec ts;
 	size_t n = strlen(j->times);
@@ -474,8 +318,8 @@ job_final(struct job *j, const char *status)
 }
 
 /* The findings as rows for one INSERT (in batches). */
-static int
-job_insert_findings(struct job *j)
+int
+process_insert_findings(struct job *j)
 {
 	json_t *rows = json_array();
 	const char *params[2] = { j->id, NULL };
@@ -544,8 +388,8 @@ job_error_codes(const struct job *j)
 	return codes;
 }
 
-static int
-job_audit(struct job *j, const char *action, enum audit_outcome outcome,
+int
+process_audit(struct job *j, const char *action, enum audit_outcome outcome,
     const char *object_type, const char *object_id, json_t *details)
 {
 	struct audit_event ev = {
@@ -568,11 +412,11 @@ job_end(struct job *j, const char *status, bool findings, const char *sql,
 	int rc = db_begin(j->db);
 
 	if (rc == 0 && findings)
-		rc = job_insert_findings(j);
+		rc = process_insert_findings(j);
 	if (rc == 0)
 		rc = db_query(j->db, NULL, sql, nparams, params);
 	if (rc == 0)
-		rc = job_audit(j, action, outcome, "transfer", j->id, details);
+		rc = process_audit(j, action, outcome, "transfer", j->id, details);
 	json_decref(details);
 	if (rc == 0)
 		rc = db_commit(j->db);
@@ -613,7 +457,8 @@ job_fail(struct job *j, const char *why)
 	log_warn("transfer %s failed: %s", j->id, why);
 	return job_end(j, "failed", false, "UPDATE transfers SET status = "
 	    "'failed', failure = $2, finished_at = now(), updated_at = now(), "
-	    "package_kept_until = now() WHERE id = $1", 2, params, "transfer.fail", AUDIT_FAILURE,
+	    "package_kept_until = now() WHERE id = $1", 2, params,
+	    "transfer.fail", AUDIT_FAILURE,
 	    json_pack("{s:s,s:i}", "reason", why, "attempts", j->attempts));
 }
 
@@ -628,7 +473,7 @@ job_find_root(struct job *j)
 	size_t i, len;
 
 	j->root_len = 0;
-	path_fmt(j->root, sizeof(j->root), "%s", j->work);
+	process_path(j->root, sizeof(j->root), "%s", j->work);
 	if (j->u.nfiles == 0)
 		return;
 	first = j->u.files[0].path;
@@ -639,7 +484,7 @@ job_find_root(struct job *j)
 		if (strncmp(j->u.files[i].path, first, len) != 0)
 			return;
 	j->root_len = len;
-	path_fmt(j->root, sizeof(j->root), "%s/%.*s", j->work, (int)len - 1,
+	process_path(j->root, sizeof(j->root), "%s/%.*s", j->work, (int)len - 1,
 	    first);
 }
 
@@ -652,12 +497,12 @@ job_index_files(struct job *j)
 	    (j->mime = calloc(j->u.nfiles + 1, sizeof(*j->mime))) == NULL)
 		return -1;
 	for (i = 0; i < j->u.nfiles; i++)
-		strmap_put(&j->by_path, job_rel(j, j->u.files[i].path), i);
+		strmap_put(&j->by_path, process_rel(j, j->u.files[i].path), i);
 	return 0;
 }
 
-static const struct unpacked_file *
-job_file(const struct job *j, const char *rel, size_t *index)
+const struct unpacked_file *
+process_file(const struct job *j, const char *rel, size_t *index)
 {
 	size_t i;
 
@@ -710,7 +555,7 @@ job_check_files(struct job *j, bool bag, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < j->u.nfiles; i++) {
-		const char *rel = job_rel(j, j->u.files[i].path);
+		const char *rel = process_rel(j, j->u.files[i].path);
 
 		if (bag && (strncmp(rel, "data/", 5) != 0 ||
 		    strncmp(rel, "data/metadata/", 14) == 0))
@@ -730,7 +575,7 @@ job_read_sahke2(struct job *j, const char *rel, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 
-	path_fmt(path, sizeof(path), "%s/%s", j->root, rel);
+	process_path(path, sizeof(path), "%s/%s", j->root, rel);
 	if (mkdir(j->meta, 0750) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "mkdir %.400s: %s", j->meta, strerror(errno));
 		return -1;
@@ -755,7 +600,7 @@ job_validate_bagit(struct job *j, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < j->u.nfiles; i++) {
-		known[i].path = job_rel(j, j->u.files[i].path);
+		known[i].path = process_rel(j, j->u.files[i].path);
 		known[i].sha256 = j->u.files[i].sha256;
 	}
 	rc = bagit_check(j->root, known, j->u.nfiles, &j->f, &j->bag_info,
@@ -774,13 +619,13 @@ job_validate_bagit(struct job *j, char *err, size_t errlen)
 			    "are UTF-8", j->bag_info[i]);
 	j->p.format = PKG_BAGIT;
 	/* Records for a migration that is not SÄHKE2 by itself. */
-	path_fmt(path, sizeof(path), "%s/data/metadata/sahke2.xml", j->root);
+	process_path(path, sizeof(path), "%s/data/metadata/sahke2.xml", j->root);
 	if (stat(path, &st) == 0) {
 		if (job_read_sahke2(j, "data/metadata/sahke2.xml", err,
 		    errlen) == -1)
 			return -1;
 	} else {
-		path_fmt(path, sizeof(path), "%s/data/metadata/metadata.csv",
+		process_path(path, sizeof(path), "%s/data/metadata/metadata.csv",
 		    j->root);
 		if (stat(path, &st) == 0) {
 			if ((uint64_t)st.st_size >
@@ -822,12 +667,12 @@ job_validate_sahke2(struct job *j, char *err, size_t errlen)
 	size_t i, nfound = 0, nxml = 0;
 
 	for (i = 0; i < j->u.nfiles; i++) {
-		rel = job_rel(j, j->u.files[i].path);
+		rel = process_rel(j, j->u.files[i].path);
 		if (strchr(rel, '/') != NULL || !job_is_xml_name(rel))
 			continue;
 		nxml++;
 		only_xml = rel;
-		path_fmt(path, sizeof(path), "%s/%s", j->root, rel);
+		process_path(path, sizeof(path), "%s/%s", j->root, rel);
 		if (sahke2_detect(path) != 0) {
 			nfound++;
 			found = rel;
@@ -981,12 +826,12 @@ job_identify_one(struct job *j, magic_t mg, size_t index,
 {
 	enum severity sev = strcmp(j->cfg->ingest_format_policy, "reject") ==
 	    0 ? SEVERITY_ERROR : SEVERITY_WARNING;
-	const char *rel = job_rel(j, j->u.files[index].path);
+	const char *rel = process_rel(j, j->u.files[index].path);
 	char path[PATH_MAX], base[128], want[128];
 	const char *mime;
 
 	if (j->mime[index] == NULL) {
-		path_fmt(path, sizeof(path), "%s/%s", j->root, rel);
+		process_path(path, sizeof(path), "%s/%s", j->root, rel);
 		if ((mime = magic_file(mg, path)) == NULL)
 			mime = "application/octet-stream";
 		job_mime_base(mime, base, sizeof(base));
@@ -1015,7 +860,7 @@ job_identify_records(struct job *j, magic_t mg, struct pkg_record *r,
 
 	for (i = 0; i < n; i++)
 		for (k = 0; k < r[i].ndocs; k++)
-			if (r[i].docs[k].path && job_file(j, r[i].docs[k].path,
+			if (r[i].docs[k].path && process_file(j, r[i].docs[k].path,
 			    &index) && job_identify_one(j, mg, index,
 			    r[i].docs[k].format_name) == -1)
 				return -1;
@@ -1047,7 +892,7 @@ job_identify(struct job *j, char *err, size_t errlen)
 	/* A bag's payload outside any record is content too. */
 	for (i = 0; rc == 0 && j->p.format == PKG_BAGIT && i < j->u.nfiles;
 	    i++) {
-		const char *rel = job_rel(j, j->u.files[i].path);
+		const char *rel = process_rel(j, j->u.files[i].path);
 
 		if (strncmp(rel, "data/", 5) == 0 &&
 		    strncmp(rel, "data/metadata/", 14) != 0)
@@ -1131,15 +976,15 @@ static int
 unit_add_content(struct job *j, struct unit *u, struct strmap *seen,
     const char *rel, const char *dst_rel)
 {
-	const struct unpacked_file *uf = job_file(j, rel, NULL);
+	const struct unpacked_file *uf = process_file(j, rel, NULL);
 	char src[PATH_MAX], dst[PATH_MAX];
 
 	if (uf == NULL)
 		return 0;	/* reported as FILE_MISSING already */
-	path_fmt(dst, sizeof(dst), "data/content/%s", dst_rel);
+	process_path(dst, sizeof(dst), "data/content/%s", dst_rel);
 	if (strmap_put(seen, uf->path, 0) != 1)
 		return 0;	/* a file two documents name: once */
-	path_fmt(src, sizeof(src), "%s/%s", j->work, uf->path);
+	process_path(src, sizeof(src), "%s/%s", j->work, uf->path);
 	return unit_add(u, src, dst, uf->size, uf->sha256);
 }
 
@@ -1197,16 +1042,16 @@ job_units(struct job *j)
 			title = job_bag_info(j, "External-Description");
 			u->title = title ? strdup(title) : NULL;
 			for (k = 0; k < j->u.nfiles; k++) {
-				const char *rel = job_rel(j,
+				const char *rel = process_rel(j,
 				    j->u.files[k].path);
 				char src[PATH_MAX], dst[PATH_MAX];
 
 				if (strncmp(rel, "data/metadata/", 14) == 0) {
 					/* The bag's own metadata, apart
 					 * from what Sailo writes there. */
-					path_fmt(src, sizeof(src), "%s/%s",
+					process_path(src, sizeof(src), "%s/%s",
 					    j->work, j->u.files[k].path);
-					path_fmt(dst, sizeof(dst),
+					process_path(dst, sizeof(dst),
 					    "data/metadata/submitted/%s",
 					    rel + 14);
 					if (unit_add(u, src, dst,
@@ -1337,7 +1182,7 @@ job_link_previous(struct job *j, struct unit *u)
 		if (!strmap_get(&prev, u->files[i].dst, &row) ||
 		    strcmp(db_value(r, (int)row, 1), u->files[i].sha256) != 0)
 			continue;
-		path_fmt(path, sizeof(path), "%s/aips/%s/v%d/%s",
+		process_path(path, sizeof(path), "%s/aips/%s/v%d/%s",
 		    j->cfg->storage_root, u->aip_id, u->previous,
 		    u->files[i].dst);
 		if ((u->prev_links[u->nprev] = strdup(path)) == NULL)
@@ -1361,14 +1206,14 @@ job_write_unit(struct job *j, struct unit *u, size_t n, char *err,
 	int rc = -1, k = 0;
 
 	if (u->cf && u->cf->metadata_extract) {
-		path_fmt(src, sizeof(src), "%s/%s", j->meta,
+		process_path(src, sizeof(src), "%s/%s", j->meta,
 		    u->cf->metadata_extract);
 		if (unit_add_written(u, src, "data/metadata/sahke2.xml", err,
 		    errlen) == -1)
 			return -1;
 	}
 	if (j->p.format == PKG_BAGIT) {
-		path_fmt(src, sizeof(src), "%s/bag-info.txt", j->root);
+		process_path(src, sizeof(src), "%s/bag-info.txt", j->root);
 		if (access(src, R_OK) == 0 && unit_add_written(u, src,
 		    "data/metadata/submitted-bag-info.txt", err, errlen) == -1)
 			return -1;
@@ -1387,7 +1232,7 @@ job_write_unit(struct job *j, struct unit *u, size_t n, char *err,
 	    "files and their checksums", "success", "sailo" };
 	ev[3] = (struct premis_event){ "format identification", now,
 	    "libmagic", "success", "sailo" };
-	path_fmt(premis, sizeof(premis), "%s/premis-%zu.xml", j->meta, n);
+	process_path(premis, sizeof(premis), "%s/premis-%zu.xml", j->meta, n);
 	if (mkdir(j->meta, 0750) == -1 && errno != EEXIST) {
 		snprintf(err, errlen, "mkdir %.400s: %s", j->meta, strerror(errno));
 		return -1;
@@ -1412,7 +1257,7 @@ job_write_unit(struct job *j, struct unit *u, size_t n, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	path_fmt(u->tmp, sizeof(u->tmp), "%s/%zu", j->tmp, n);
+	process_path(u->tmp, sizeof(u->tmp), "%s/%zu", j->tmp, n);
 	spec = (struct aip_spec){ u->tmp, u->files, u->nfiles,
 	    (const char *const *)info, j->cfg->storage_sha512 };
 	rc = aip_write(&spec, u->tagmanifest, err, errlen);
@@ -1420,543 +1265,6 @@ out:
 	for (k = 0; k < 8; k++)
 		free(info[k]);
 	return rc;
-}
-
-/* ---- the catalogue ------------------------------------------------------ */
-
-/* Rows gathered for one INSERT … SELECT FROM jsonb_to_recordset. */
-struct batch {
-	struct db	*db;
-	const char	*sql;		/* $1 = the rows */
-	json_t		*rows;
-	int		 failed;
-	bool		 counted;	/* sql answers how many rows it took */
-	bool		 moved;		/* … and it took fewer than sent */
-};
-
-static void
-batch_init(struct batch *b, struct db *db, const char *sql)
-{
-	b->db = db;
-	b->sql = sql;
-	b->rows = json_array();
-	b->failed = b->rows == NULL;
-	b->counted = b->moved = false;
-}
-
-static int
-batch_flush(struct batch *b)
-{
-	struct db_result *r = NULL;
-	const char *params[1];
-	char *text;
-
-	if (b->failed)
-		return -1;
-	if (json_array_size(b->rows) == 0)
-		return 0;
-	if ((text = json_dumps(b->rows, JSON_COMPACT)) == NULL)
-		return b->failed = -1;
-	params[0] = text;
-	if (db_query(b->db, b->counted ? &r : NULL, b->sql, 1, params) ==
-	    -1) {
-		/* The first failure is the one worth telling: every later
-		 * statement only says the transaction is aborted. */
-		log_warn("catalogue: %s", db_error(b->db));
-		b->failed = -1;
-	} else if (b->counted && strtoul(db_value(r, 0, 0), NULL, 10) !=
-	    json_array_size(b->rows)) {
-		b->moved = true;
-		b->failed = -1;
-	}
-	db_result_free(r);
-	free(text);
-	json_array_clear(b->rows);
-	return b->failed;
-}
-
-/* Rows wait in their batch; catalogue_flush() sends them in the order
- * the foreign keys need. */
-static void
-batch_add(struct batch *b, json_t *row)
-{
-	if (row == NULL) {
-		b->failed = -1;
-		return;
-	}
-	json_array_append_new(b->rows, row);
-}
-
-static void
-batch_free(struct batch *b)
-{
-	json_decref(b->rows);
-}
-
-/* New AIPs; a case file some other transfer stored meanwhile is not
- * taken (ON CONFLICT), and the count tells. */
-#define AIP_NEW_SQL \
-	"WITH n AS (INSERT INTO aips (id, source, native_id, title, " \
-	"current_version) SELECT x.id, x.source, x.native_id, x.title, 1 " \
-	"FROM jsonb_to_recordset($1) AS x(id uuid, source uuid, native_id " \
-	"text, title text) ON CONFLICT (source, native_id) DO NOTHING " \
-	"RETURNING 1) SELECT count(*) FROM n"
-
-/* The next version of AIPs whose version has not moved since we looked. */
-#define AIP_NEXT_SQL \
-	"WITH n AS (UPDATE aips a SET current_version = x.version, title = " \
-	"x.title, updated_at = now() FROM jsonb_to_recordset($1) AS x(id " \
-	"uuid, version int, title text) WHERE a.id = x.id AND " \
-	"a.current_version = x.version - 1 RETURNING 1) SELECT count(*) FROM n"
-
-#define VERSION_SQL \
-	"INSERT INTO aip_versions (aip_id, version, transfer_id, files, " \
-	"bytes, tagmanifest_sha256) SELECT x.aip_id, x.version, " \
-	"x.transfer_id, x.files, x.bytes, decode(x.tagmanifest, 'hex') FROM " \
-	"jsonb_to_recordset($1) AS x(aip_id uuid, version int, transfer_id " \
-	"uuid, files int, bytes bigint, tagmanifest text)"
-
-#define CASE_FILE_SQL \
-	"INSERT INTO case_files (id, aip_id, version, native_id, title, type, " \
-	"status, function_code, created, finished, last_action, actions, " \
-	"publicity, security_reason, personal_data, retention_period, " \
-	"retention_reason, retention_end) SELECT x.id, x.aip_id, x.version, " \
-	"x.native_id, x.title, x.type, x.status, x.function_code, x.created, " \
-	"x.finished, x.last_action, x.actions, x.publicity, " \
-	"x.security_reason, x.personal_data, x.retention_period, " \
-	"x.retention_reason, x.retention_end FROM jsonb_to_recordset($1) AS " \
-	"x(id uuid, aip_id uuid, version int, native_id text, title text, " \
-	"type text, status text, function_code text, created date, finished " \
-	"date, last_action date, actions int, publicity text, security_reason " \
-	"text, personal_data text, retention_period int, retention_reason " \
-	"text, retention_end date)"
-
-#define RECORD_SQL \
-	"INSERT INTO records (id, aip_id, version, case_file_id, transfer_id, " \
-	"native_id, title, description, type, status, function_code, created, " \
-	"publicity, security_reason, personal_data, retention_period, " \
-	"retention_reason, retention_end, retention_trigger) SELECT x.id, " \
-	"x.aip_id, x.version, x.case_file_id, x.transfer_id, x.native_id, " \
-	"x.title, x.description, x.type, x.status, x.function_code, " \
-	"x.created, x.publicity, x.security_reason, x.personal_data, " \
-	"x.retention_period, x.retention_reason, x.retention_end, " \
-	"x.retention_trigger FROM jsonb_to_recordset($1) AS x(id uuid, " \
-	"aip_id uuid, version int, case_file_id uuid, transfer_id uuid, " \
-	"native_id text, title text, description text, type text, status " \
-	"text, function_code text, created date, publicity text, " \
-	"security_reason text, personal_data text, retention_period int, " \
-	"retention_reason text, retention_end date, retention_trigger text)"
-
-#define PERSON_SQL \
-	"INSERT INTO record_persons (record_id, ssn_hmac) SELECT x.r, " \
-	"decode(x.h, 'hex') FROM jsonb_to_recordset($1) AS x(r uuid, h text) " \
-	"ON CONFLICT DO NOTHING"
-
-#define FILE_SQL \
-	"INSERT INTO files (aip_id, version, path, size, sha256, record_id, " \
-	"document_native_id, use_type, declared_format, declared_version, " \
-	"mime_type) SELECT x.aip_id, x.version, x.path, x.size, " \
-	"decode(x.sha256, 'hex'), x.record_id, x.document_native_id, " \
-	"x.use_type, x.declared_format, x.declared_version, x.mime_type FROM " \
-	"jsonb_to_recordset($1) AS x(aip_id uuid, version int, path text, " \
-	"size bigint, sha256 text, record_id uuid, document_native_id text, " \
-	"use_type text, declared_format text, declared_version text, " \
-	"mime_type text)"
-
-struct catalogue {
-	struct batch	 aips_new, aips_next, versions;
-	struct batch	 case_files, records, persons, files;
-};
-
-/* Case files before their records, records before their persons and
- * files.  force: also batches that are not full yet. */
-static int
-catalogue_flush(struct catalogue *cat, bool force)
-{
-	if (!force && json_array_size(cat->case_files.rows) <
-	    PROCESS_BATCH_ROWS && json_array_size(cat->records.rows) <
-	    PROCESS_BATCH_ROWS && json_array_size(cat->persons.rows) <
-	    PROCESS_BATCH_ROWS && json_array_size(cat->files.rows) <
-	    PROCESS_BATCH_ROWS && json_array_size(cat->versions.rows) <
-	    PROCESS_BATCH_ROWS)
-		return 0;
-	if (batch_flush(&cat->aips_new) == -1 ||
-	    batch_flush(&cat->aips_next) == -1 ||
-	    batch_flush(&cat->versions) == -1 ||
-	    batch_flush(&cat->case_files) == -1 ||
-	    batch_flush(&cat->records) == -1 ||
-	    batch_flush(&cat->persons) == -1 ||
-	    batch_flush(&cat->files) == -1)
-		return -1;
-	return 0;
-}
-
-static void
-catalogue_free(struct catalogue *cat)
-{
-	batch_free(&cat->aips_new);
-	batch_free(&cat->aips_next);
-	batch_free(&cat->versions);
-	batch_free(&cat->case_files);
-	batch_free(&cat->records);
-	batch_free(&cat->persons);
-	batch_free(&cat->files);
-}
-
-/* Free text for the catalogue: a personal identity code in it is
- * withheld there (the AIP keeps the metadata as submitted; the catalogue
- * keeps person identifiers only as HMACs). */
-static json_t *
-catalogue_text(const char *s)
-{
-	json_t *v;
-	char *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((copy = strdup(s)) == NULL)
-		return NULL;
-	findings_withhold(copy);
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
-/* The fields a case file and a record share, into row. */
-static void
-catalogue_common(json_t *row, const struct pkg_common *c)
-{
-	json_object_set_new(row, "native_id", json_string(c->native_id ?
-	    c->native_id : ""));
-	json_object_set_new(row, "title", catalogue_text(c->title));
-	json_object_set_new(row, "type", catalogue_text(c->type));
-	json_object_set_new(row, "status", catalogue_text(c->status));
-	json_object_set_new(row, "function_code", c->function_code ?
-	    json_string(c->function_code) : json_null());
-	json_object_set_new(row, "created", c->created ?
-	    json_string(c->created) : json_null());
-	json_object_set_new(row, "publicity", c->publicity ?
-	    json_string(c->publicity) : json_null());
-	json_object_set_new(row, "security_reason", catalogue_text(c->security_reason));
-	json_object_set_new(row, "personal_data", c->personal_data ?
-	    json_string(c->personal_data) : json_null());
-	json_object_set_new(row, "retention_period", c->has_retention ?
-	    json_integer(c->retention_period) : json_null());
-	json_object_set_new(row, "retention_reason", catalogue_text(c->retention_reason));
-	json_object_set_new(row, "retention_end", c->retention_end ?
-	    json_string(c->retention_end) : json_null());
-}
-
-static json_t *
-catalogue_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-static void
-catalogue_persons(struct job *j, struct catalogue *cat, const char *rid,
-    const struct pkg_common *c)
-{
-	char hex[65];
-	size_t i;
-
-	for (i = 0; i < c->nssns; i++) {
-		if (ingest_person_hmac(c->ssns[i], hex) == -1) {
-			cat->persons.failed = -1;
-			return;
-		}
-		batch_add(&cat->persons, json_pack("{s:s,s:s}", "r", rid, "h",
-		    hex));
-	}
-	(void)j;
-}
-
-/* The rows of one unit's records and their files. */
-static void
-catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
-    struct strmap *file_record, const char *case_id,
-    struct pkg_record *r, size_t n, const struct pkg_common *inherit)
-{
-	char rid[37];
-	size_t i, k;
-	json_t *row;
-
-	for (i = 0; i < n; i++) {
-		aip_uuid(rid);
-		row = json_pack("{s:s,s:s,s:i,s:o,s:s}", "id", rid, "aip_id",
-		    u->aip_id, "version", u->version, "case_file_id",
-		    catalogue_null(case_id), "transfer_id", j->id);
-		if (row == NULL) {
-			cat->records.failed = -1;
-			return;
-		}
-		catalogue_common(row, &r[i].c);
-		json_object_set_new(row, "description",
-		    catalogue_text(r[i].description));
-		json_object_set_new(row, "retention_trigger",
-		    catalogue_null(r[i].c.trigger));
-		/* A record without its own publicity takes its case file's. */
-		if (r[i].c.publicity == NULL && inherit && inherit->publicity)
-			json_object_set_new(row, "publicity",
-			    json_string(inherit->publicity));
-		batch_add(&cat->records, row);
-		catalogue_persons(j, cat, rid, &r[i].c);
-		for (k = 0; k < r[i].ndocs; k++) {
-			const struct pkg_document *d = &r[i].docs[k];
-			char dst[PATH_MAX];
-			size_t index;
-
-			if (d->path == NULL || job_file(j, d->path, &index) ==
-			    NULL)
-				continue;
-			path_fmt(dst, sizeof(dst), "data/content/%s",
-			    j->p.format == PKG_BAGIT &&
-			    strncmp(d->path, "data/", 5) == 0 ? d->path + 5 :
-			    d->path);
-			/* The first document naming a file owns it. */
-			if (strmap_put(file_record, j->u.files[index].path,
-			    0) != 1)
-				continue;
-			batch_add(&cat->files, json_pack("{s:s,s:i,s:s,s:I,"
-			    "s:s,s:s,s:o,s:o,s:o,s:o,s:o}", "aip_id",
-			    u->aip_id, "version", u->version, "path", dst,
-			    "size", (json_int_t)j->u.files[index].size,
-			    "sha256", j->u.files[index].sha256, "record_id",
-			    rid, "document_native_id",
-			    catalogue_null(d->native_id), "use_type",
-			    catalogue_null(d->use_type), "declared_format",
-			    catalogue_null(d->format_name), "declared_version",
-			    catalogue_null(d->format_version), "mime_type",
-			    catalogue_null(j->mime[index])));
-		}
-	}
-}
-
-/* Files of the bag not catalogued with a record (metadata, PREMIS, a
- * bag's payload without records). */
-static void
-catalogue_other_files(struct job *j, struct catalogue *cat, struct unit *u,
-    struct strmap *file_record)
-{
-	size_t i, index;
-	const char *mime;
-
-	for (i = 0; i < u->nfiles; i++) {
-		const struct aip_file *af = &u->files[i];
-		const char *unpacked;
-
-		mime = NULL;
-		if (strncmp(af->src, j->work, strlen(j->work)) == 0 &&
-		    af->src[strlen(j->work)] == '/') {
-			unpacked = af->src + strlen(j->work) + 1;
-			if (strmap_get(file_record, unpacked, &index))
-				continue;	/* a record's document */
-			if (strmap_get(&j->by_path, job_rel(j, unpacked),
-			    &index))
-				mime = j->mime[index];
-		}
-		batch_add(&cat->files, json_pack("{s:s,s:i,s:s,s:I,s:s,s:o}",
-		    "aip_id", u->aip_id, "version", u->version, "path", af->dst,
-		    "size", (json_int_t)af->size, "sha256", af->sha256,
-		    "mime_type", catalogue_null(mime)));
-	}
-}
-
-static int
-catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
-{
-	struct strmap file_record;
-	char cid[37];
-	size_t i;
-	json_t *row;
-
-	if (strmap_init(&file_record, u->nfiles) == -1)
-		return -1;
-	if (u->cf) {
-		aip_uuid(cid);
-		row = json_pack("{s:s,s:s,s:i,s:o,s:o,s:i}", "id", cid,
-		    "aip_id", u->aip_id, "version", u->version, "finished",
-		    catalogue_null(u->cf->finished), "last_action",
-		    catalogue_null(u->cf->last_action), "actions",
-		    (int)u->cf->nactions);
-		if (row)
-			catalogue_common(row, &u->cf->c);
-		batch_add(&cat->case_files, row);
-		catalogue_records(j, cat, u, &file_record, cid,
-		    u->cf->records, u->cf->nrecords, &u->cf->c);
-	} else {
-		/* A bag: its case files (CSV or SÄHKE2) and loose records. */
-		for (i = 0; i < j->p.ncasefiles; i++) {
-			struct pkg_casefile *cf = &j->p.casefiles[i];
-
-			aip_uuid(cid);
-			row = json_pack("{s:s,s:s,s:i,s:o,s:o,s:i}", "id", cid,
-			    "aip_id", u->aip_id, "version", u->version,
-			    "finished", catalogue_null(cf->finished),
-			    "last_action", catalogue_null(cf->last_action),
-			    "actions", (int)cf->nactions);
-			if (row)
-				catalogue_common(row, &cf->c);
-			batch_add(&cat->case_files, row);
-			catalogue_records(j, cat, u, &file_record, cid,
-			    cf->records, cf->nrecords, &cf->c);
-		}
-		catalogue_records(j, cat, u, &file_record, NULL, j->p.records,
-		    j->p.nrecords, NULL);
-	}
-	catalogue_other_files(j, cat, u, &file_record);
-	strmap_free(&file_record);
-	return catalogue_flush(cat, false);
-}
-
-/* The AIP's rows: a new AIP or its next version, and the version. */
-static void
-catalogue_aip(struct job *j, struct catalogue *cat, struct unit *u)
-{
-	if (u->previous == 0)
-		batch_add(&cat->aips_new, json_pack("{s:s,s:s,s:s,s:o}", "id",
-		    u->aip_id, "source", j->submitter_id, "native_id",
-		    u->native_id, "title", catalogue_text(u->title)));
-	else
-		batch_add(&cat->aips_next, json_pack("{s:s,s:i,s:o}", "id",
-		    u->aip_id, "version", u->version, "title",
-		    catalogue_text(u->title)));
-	batch_add(&cat->versions, json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}",
-	    "aip_id", u->aip_id, "version", u->version, "transfer_id", j->id,
-	    "files", (int)u->nfiles, "bytes", (json_int_t)u->bytes,
-	    "tagmanifest", u->tagmanifest));
-}
-
-enum store_result { STORE_DONE, STORE_RETRY, STORE_MOVED, STORE_FAILED };
-
-/* Places every bag and catalogues everything in one transaction. */
-static enum store_result
-job_catalogue(struct job *j, char *err, size_t errlen)
-{
-	char warnings[24], keep[16], aip_dir[PATH_MAX];
-	const char *params[3] = { j->id, warnings, keep };
-	struct catalogue cat;
-	json_t *details, *aips;
-	bool replaced, committing = false;
-	size_t i;
-	int rc;
-
-	batch_init(&cat.aips_new, j->db, AIP_NEW_SQL);
-	batch_init(&cat.aips_next, j->db, AIP_NEXT_SQL);
-	batch_init(&cat.versions, j->db, VERSION_SQL);
-	cat.aips_new.counted = cat.aips_next.counted = true;
-	batch_init(&cat.case_files, j->db, CASE_FILE_SQL);
-	batch_init(&cat.records, j->db, RECORD_SQL);
-	batch_init(&cat.persons, j->db, PERSON_SQL);
-	batch_init(&cat.files, j->db, FILE_SQL);
-	aips = json_array();
-	if (db_begin(j->db) == -1)
-		goto db_failed;
-	/* Claim every new version in the catalogue first: the AIP rows
-	 * stay locked until this transaction ends, so no other transfer
-	 * places the same version meanwhile, and a folder found where ours
-	 * goes can only be a dead try's. */
-	for (i = 0; i < j->nunits; i++)
-		catalogue_aip(j, &cat, &j->units[i]);
-	if (batch_flush(&cat.aips_new) == -1 ||
-	    batch_flush(&cat.aips_next) == -1)
-		goto flush_failed;
-	for (i = 0; i < j->nunits; i++) {
-		struct unit *u = &j->units[i];
-
-		path_fmt(aip_dir, sizeof(aip_dir), "%s/aips/%s",
-		    j->cfg->storage_root, u->aip_id);
-		if (aip_place(u->tmp, aip_dir, u->version, &replaced, err,
-		    errlen) == -1)
-			goto failed;
-		u->placed = true;
-		if (replaced)
-			log_warn("transfer %s: replaced %s/v%d, left by a try "
-			    "that did not reach the catalogue", j->id, aip_dir,
-			    u->version);
-		if (catalogue_unit(j, &cat, u) == -1)
-			goto flush_failed;
-		details = json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}", "transfer", j->id,
-		    "version", u->version, "native_id", u->native_id, "files",
-		    (int)u->nfiles, "bytes", (json_int_t)u->bytes,
-		    "tagmanifest_sha256", u->tagmanifest);
-		rc = job_audit(j, "aip.store", AUDIT_SUCCESS, "aip",
-		    u->aip_id, details);
-		json_decref(details);
-		if (rc == -1)
-			goto db_failed;
-		json_array_append_new(aips, json_string(u->aip_id));
-	}
-	job_phase(j, "catalogue rows");
-	/* Every rename durable before the catalogue says it is stored. */
-	if (j->nunits > 0 && aip_sync(j->cfg->storage_root, err, errlen) ==
-	    -1)
-		goto failed;
-	if (catalogue_flush(&cat, true) == -1)
-		goto flush_failed;
-	if (job_insert_findings(j) == -1)
-		goto db_failed;
-	snprintf(warnings, sizeof(warnings), "%zu", j->f.warnings);
-	snprintf(keep, sizeof(keep), "%d", j->cfg->ingest_keep_packages_days);
-	if (db_query(j->db, NULL, "UPDATE transfers SET status = 'accepted', "
-	    "format = COALESCE(format, $4), errors = 0, warnings = $2, "
-	    "failure = NULL, finished_at = now(), updated_at = now(), "
-	    "package_kept_until = now() + make_interval(days => $3::int) "
-	    "WHERE id = $1", 3 + 1,
-	    (const char *[]){ params[0], params[1], params[2], j->format }) ==
-	    -1)
-		goto db_failed;
-	details = json_pack("{s:s,s:s,s:O,s:I}", "submitted_by", j->submitter,
-	    "format", j->format, "aips", aips, "warnings",
-	    (json_int_t)j->f.warnings);
-	rc = job_audit(j, "transfer.accept", AUDIT_SUCCESS, "transfer", j->id,
-	    details);
-	json_decref(details);
-	if (rc == -1)
-		goto db_failed;
-	job_phase(j, "catalogue flush");
-	committing = true;
-	if (db_commit(j->db) == -1)
-		goto db_failed;
-	job_phase(j, "commit");
-	json_decref(aips);
-	catalogue_free(&cat);
-	return STORE_DONE;
-flush_failed:
-	if (cat.aips_new.moved || cat.aips_next.moved) {
-		snprintf(err, errlen, "an AIP of this transfer moved on "
-		    "during this try (another transfer of the same case "
-		    "file): tried again");
-		rc = STORE_MOVED;
-		goto undo;
-	}
-db_failed:
-	snprintf(err, errlen, "database: %s", db_error(j->db));
-	rc = STORE_RETRY;
-	goto undo;
-failed:
-	rc = STORE_FAILED;
-undo:
-	if (db_in_transaction(j->db))
-		db_rollback(j->db);
-	/* Bags placed for a transaction that surely did not commit go
-	 * again; after a COMMIT whose outcome is unknown they stay (the
-	 * next try replaces them, or they are the stored AIPs). */
-	for (i = 0; !committing && i < j->nunits; i++)
-		if (j->units[i].placed) {
-			path_fmt(aip_dir, sizeof(aip_dir), "%s/aips/%s/v%d",
-			    j->cfg->storage_root, j->units[i].aip_id,
-			    j->units[i].version);
-			unpack_remove(aip_dir);
-			if (strrchr(aip_dir, '/') != NULL) {
-				*strrchr(aip_dir, '/') = '\0';
-				(void)rmdir(aip_dir);	/* when it was new */
-			}
-			j->units[i].placed = false;
-		}
-	json_decref(aips);
-	catalogue_free(&cat);
-	return (enum store_result)rc;
 }
 
 /* ---- the pipeline ------------------------------------------------------- */
@@ -1993,11 +1301,11 @@ job_check(struct job *j, char *err, size_t errlen)
 	char path[PATH_MAX];
 	struct stat st;
 
-	job_phase(j, "start");
+	process_phase(j, "start");
 	if (unpack_package(&j->u, j->pkg, j->work, &lim, &j->f, err,
 	    errlen) == -1)
 		return -1;
-	job_phase(j, "unpack");
+	process_phase(j, "unpack");
 	if (j->f.errors > 0)
 		return 0;	/* not unpacked whole: nothing to read */
 	job_find_root(j);
@@ -2007,7 +1315,7 @@ job_check(struct job *j, char *err, size_t errlen)
 	}
 	if (job_stopping(j))
 		return -1;
-	path_fmt(path, sizeof(path), "%s/bagit.txt", j->root);
+	process_path(path, sizeof(path), "%s/bagit.txt", j->root);
 	if (stat(path, &st) == 0) {
 		if (job_validate_bagit(j, err, errlen) == -1)
 			return -1;
@@ -2016,10 +1324,10 @@ job_check(struct job *j, char *err, size_t errlen)
 	if (j->format == NULL)
 		return 0;
 	job_check_duplicates(j);
-	job_phase(j, "validate");
+	process_phase(j, "validate");
 	if (job_stopping(j) || job_identify(j, err, errlen) == -1)
 		return -1;
-	job_phase(j, "identify");
+	process_phase(j, "identify");
 	return 0;
 }
 
@@ -2049,10 +1357,10 @@ job_write(struct job *j, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	job_phase(j, "write");
+	process_phase(j, "write");
 	if (aip_sync(j->cfg->storage_root, err, errlen) == -1)
 		return -1;
-	job_phase(j, "sync");
+	process_phase(j, "sync");
 	return 0;
 }
 
@@ -2061,12 +1369,12 @@ job_mkdirs(const struct config *cfg, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 
-	path_fmt(path, sizeof(path), "%s/aips/.tmp", cfg->storage_root);
+	process_path(path, sizeof(path), "%s/aips/.tmp", cfg->storage_root);
 	if ((mkdir(cfg->storage_root, 0750) == -1 && errno != EEXIST) ||
 	    (mkdir(cfg->storage_work, 0750) == -1 && errno != EEXIST) ||
-	    (path_fmt(path, sizeof(path), "%s/aips", cfg->storage_root),
+	    (process_path(path, sizeof(path), "%s/aips", cfg->storage_root),
 	    mkdir(path, 0750) == -1 && errno != EEXIST) ||
-	    (path_fmt(path, sizeof(path), "%s/aips/.tmp", cfg->storage_root),
+	    (process_path(path, sizeof(path), "%s/aips/.tmp", cfg->storage_root),
 	    mkdir(path, 0750) == -1 && errno != EEXIST)) {
 		snprintf(err, errlen, "mkdir %.400s: %s", path, strerror(errno));
 		return -1;
@@ -2108,11 +1416,11 @@ ingest_process_next(struct db *db, const struct config *cfg,
 		job_free(&j);
 		return rc;
 	}
-	path_fmt(j.pkg, sizeof(j.pkg), "%s/%s.pkg", cfg->storage_spool, j.id);
-	path_fmt(j.work, sizeof(j.work), "%s/%s", cfg->storage_work, j.id);
-	path_fmt(j.meta, sizeof(j.meta), "%s/%s.meta", cfg->storage_work,
+	process_path(j.pkg, sizeof(j.pkg), "%s/%s.pkg", cfg->storage_spool, j.id);
+	process_path(j.work, sizeof(j.work), "%s/%s", cfg->storage_work, j.id);
+	process_path(j.meta, sizeof(j.meta), "%s/%s.meta", cfg->storage_work,
 	    j.id);
-	path_fmt(j.tmp, sizeof(j.tmp), "%s/aips/.tmp/%s", cfg->storage_root,
+	process_path(j.tmp, sizeof(j.tmp), "%s/aips/.tmp/%s", cfg->storage_root,
 	    j.id);
 	job_remove_work(&j);		/* an earlier try's */
 	if (j.attempts >= cfg->ingest_max_attempts) {
@@ -2141,8 +1449,8 @@ ingest_process_next(struct db *db, const struct config *cfg,
 		goto retry;
 	if (job_stopping(&j))
 		goto retry;
-	sr = job_catalogue(&j, err, sizeof(err));
-	job_phase(&j, "catalogue");
+	sr = catalogue_store(&j, err, sizeof(err));
+	process_phase(&j, "catalogue");
 	if (sr == STORE_DONE) {
 		job_final(&j, "accepted");
 		rc = 1;
@@ -2199,7 +1507,7 @@ ingest_purge_kept(struct db *db, const struct config *cfg)
 	    "package_kept_until < now() LIMIT 1000", 0, NULL) == -1)
 		return;
 	for (i = 0; i < db_rows(r); i++) {
-		path_fmt(path, sizeof(path), "%s/%s.pkg", cfg->storage_spool,
+		process_path(path, sizeof(path), "%s/%s.pkg", cfg->storage_spool,
 		    db_value(r, i, 0));
 		if (unlink(path) == -1 && errno != ENOENT)
 			continue;
