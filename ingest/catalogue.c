@@ -178,6 +178,18 @@ catalogue_flush(struct catalogue *cat, bool force)
 	    CATALOGUE_BATCH_ROWS && json_array_size(cat->versions.rows) <
 	    CATALOGUE_BATCH_ROWS)
 		return 0;
+	/*
+	 * The foreign key checks of these rows run plans the connection
+	 * caches.  Made while the tables were a few rows (a new archive, a
+	 * small transfer before), such a plan scans the table, and the
+	 * tables grow by the hundred thousand in this transaction: a large
+	 * transfer after a small one took hours (measured: the
+	 * 100,000-record benchmark after the 1 GiB one).  So the plans are
+	 * made again before each round of batches, at the tables' sizes
+	 * now: an index lookup once they are large.
+	 */
+	if (db_query(cat->files.db, NULL, "DISCARD PLANS", 0, NULL) == -1)
+		return -1;
 	if (catalogue_batch_flush(&cat->aips_new) == -1 ||
 	    catalogue_batch_flush(&cat->aips_next) == -1 ||
 	    catalogue_batch_flush(&cat->versions) == -1 ||
@@ -449,15 +461,7 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 	catalogue_batch_init(&cat.persons, j->db, PERSON_SQL);
 	catalogue_batch_init(&cat.files, j->db, FILE_SQL);
 	aips = json_array();
-	/* The foreign key checks of the rows sent here run plans the
-	 * connection cached, maybe while the tables were a few rows (a new
-	 * archive, a small transfer before): such a plan scans the table,
-	 * and the table grows by the hundred thousand in this transaction,
-	 * so a large transfer after a small one took hours (measured: the
-	 * 100,000-record benchmark after the 1 GiB one).  Planned afresh for
-	 * each row, every check is an index lookup. */
-	if (db_begin(j->db) == -1 || db_query(j->db, NULL, "SET LOCAL "
-	    "plan_cache_mode = force_custom_plan", 0, NULL) == -1)
+	if (db_begin(j->db) == -1)
 		goto db_failed;
 	/* Claim every new version in the catalogue first: the AIP rows
 	 * stay locked until this transaction ends, so no other transfer
