@@ -81,7 +81,7 @@ build/bench/audit_bench: bench/audit_bench.c $(DAEMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
 
-FUZZ_UNPACK_SRC := ingest/unpack.c formats/findings.c
+FUZZ_UNPACK_SRC := ingest/unpack.c formats/findings.c formats/digest.c
 build/tests/fuzz_unpack: tests/fuzz/fuzz_unpack.c $(FUZZ_UNPACK_SRC) $(HEADERS)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "formats.h"
 #include "audit.h"
 #include "db.h"
 #include "http.h"
@@ -211,56 +212,17 @@ api_keyset_query_error(struct api_call *call, struct db *db)
 
 /* ---- replies ----------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s, or 0. */
-static size_t
-utf8_seq(const unsigned char *s)
-{
-	size_t n, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) ||
-	    (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) ||
-	    (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;		/* overlong, surrogate, > U+10FFFF */
-	return n;
-}
-
 /* Messages may quote client bytes (a path segment): whatever is not valid
  * UTF-8 becomes '?', so that the error itself is always valid JSON. */
 json_t *
 api_error_body(const char *code, const char *message)
 {
-	const unsigned char *s = (const unsigned char *)message;
-	char *clean, *o;
-	size_t n;
+	char *clean;
 	json_t *j;
 
-	if ((clean = malloc(strlen(message) + 1)) == NULL)
+	if ((clean = strdup(message)) == NULL)
 		return NULL;
-	for (o = clean; *s; ) {
-		if ((n = utf8_seq(s)) == 0) {
-			*o++ = '?';
-			s++;
-			continue;
-		}
-		memcpy(o, s, n);
-		o += n;
-		s += n;
-	}
-	*o = '\0';
+	findings_clean_utf8(clean);
 	j = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message",
 	    clean);
 	free(clean);

@@ -469,8 +469,7 @@ upload_declared_digest(struct http_request *req, char out[65])
 	n = EVP_DecodeBlock(raw, (const unsigned char *)p, 44);
 	if (n != 33)			/* 32 bytes and one of padding */
 		return -1;
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	digest_hex(raw, 32, out);
 	return 0;
 }
 

@@ -237,7 +237,7 @@ bagit_digest_file(struct bagit *b, const char *rel, const int want[BAGIT_NALGS],
 {
 	EVP_MD_CTX *ctx[BAGIT_NALGS] = { 0 };
 	unsigned char md[EVP_MAX_MD_SIZE], *buf = NULL;
-	unsigned int n, i;
+	unsigned int n;
 	char path[4096];
 	ssize_t got;
 	int fd, a, rc = -1;
@@ -266,8 +266,7 @@ bagit_digest_file(struct bagit *b, const char *rel, const int want[BAGIT_NALGS],
 	for (a = 0; a < BAGIT_NALGS; a++)
 		if (ctx[a]) {
 			EVP_DigestFinal_ex(ctx[a], md, &n);
-			for (i = 0; i < n; i++)
-				snprintf(out[a] + 2 * i, 3, "%02x", md[i]);
+			digest_hex(md, n, out[a]);
 		}
 	rc = 0;
 out:

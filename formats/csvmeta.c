@@ -13,7 +13,6 @@
  * the rows name (package_check_files() and the bag's manifests do), and no
  * message ever quotes a person identity code.
  */
-#include <sys/random.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -77,19 +76,6 @@ struct csv {
 	size_t			 nfields, capfields;
 };
 
-/* String keys (owned) to a number, open addressing, seeded so that a
- * package cannot choose keys that all collide. */
-struct csv_slot {
-	char	*key;
-	long	 val;
-};
-
-struct csv_map {
-	struct csv_slot	*slots;
-	size_t		 n, cap;
-	uint64_t	 seed;
-};
-
 struct csvmeta {
 	struct package	*p;
 	const char	*rel;
@@ -97,85 +83,9 @@ struct csvmeta {
 	int		 col[COL_N];	/* field index, or -1 */
 	size_t		 ncols;		/* fields in the header */
 	bool		 has_header;
-	struct csv_map	 ids;		/* native_id → line */
-	struct csv_map	 cases;		/* case_native_id → casefiles[] */
+	struct strmap	 ids;		/* native_id → line */
+	struct strmap	 cases;		/* case_native_id → casefiles[] */
 };
-
-static uint64_t
-csv_hash(const struct csv_map *m, const char *s)
-{
-	uint64_t h = 14695981039346656037ULL ^ m->seed;
-
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	/* FNV leaves the low bits, which pick the slot, poorly mixed. */
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	return h ^ (h >> 33);
-}
-
-/* The slot of key, or the empty slot where it would go (cap > 0). */
-static struct csv_slot *
-csv_map_slot(const struct csv_map *m, const char *key)
-{
-	size_t i = csv_hash(m, key) & (m->cap - 1);
-
-	while (m->slots[i].key != NULL && strcmp(m->slots[i].key, key) != 0)
-		i = (i + 1) & (m->cap - 1);
-	return &m->slots[i];
-}
-
-static struct csv_slot *
-csv_map_find(const struct csv_map *m, const char *key)
-{
-	struct csv_slot *s;
-
-	if (m->cap == 0)
-		return NULL;
-	s = csv_map_slot(m, key);
-	return s->key != NULL ? s : NULL;
-}
-
-/* Adds a key not yet there (copied).  0, or -1 without memory. */
-static int
-csv_map_put(struct csv_map *m, const char *key, long val)
-{
-	struct csv_map grown;
-	struct csv_slot *s;
-	size_t i;
-
-	if ((m->n + 1) * 2 > m->cap) {
-		grown = *m;
-		grown.cap = m->cap ? m->cap * 2 : 1024;
-		if ((grown.slots = calloc(grown.cap, sizeof(*s))) == NULL)
-			return -1;
-		for (i = 0; i < m->cap; i++)
-			if (m->slots[i].key != NULL)
-				*csv_map_slot(&grown, m->slots[i].key) =
-				    m->slots[i];
-		free(m->slots);
-		*m = grown;
-	}
-	s = csv_map_slot(m, key);
-	if ((s->key = strdup(key)) == NULL)
-		return -1;
-	s->val = val;
-	m->n++;
-	return 0;
-}
-
-static void
-csv_map_free(struct csv_map *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->cap; i++)
-		free(m->slots[i].key);
-	free(m->slots);
-	memset(m, 0, sizeof(*m));
-}
 
 /* Offset of the first byte of s[0..n) that is not UTF-8 (an overlong
  * form, a surrogate, past U+10FFFF, truncated) or is NUL, else n. */
@@ -763,7 +673,7 @@ csvmeta_check(struct csvmeta *m, const struct csv *r, struct csvmeta_row *w,
 {
 	char ex[CSV_EXCERPT_BYTES + 8];
 	const char *v;
-	struct csv_slot *seen;
+	size_t seen;
 	bool ok = true;
 	int c, i;
 
@@ -783,12 +693,12 @@ csvmeta_check(struct csvmeta *m, const struct csv *r, struct csvmeta_row *w,
 
 	v = csvmeta_value(m, r, COL_NATIVE_ID);
 	if (*v != '\0') {
-		if ((seen = csv_map_find(&m->ids, v)) != NULL) {
+		if (strmap_get(&m->ids, v, &seen)) {
 			csvmeta_bad(m, w->line, COL_NATIVE_ID, "\"%s\" is also "
-			    "the native_id of line %ld", csvmeta_excerpt(v, ex),
-			    seen->val);
+			    "the native_id of line %zu", csvmeta_excerpt(v, ex),
+			    seen);
 			ok = false;
-		} else if (csv_map_put(&m->ids, v, w->line) == -1) {
+		} else if (strmap_put(&m->ids, v, (size_t)w->line) == -1) {
 			*oom = -1;
 			return false;
 		}
@@ -858,18 +768,18 @@ csvmeta_add(struct csvmeta *m, const struct csv *r, struct csvmeta_row *w)
 	struct pkg_casefile *cf = NULL;
 	struct pkg_record *rec;
 	struct pkg_document *d;
-	struct csv_slot *s;
+	size_t index;
 	const char *case_id = csvmeta_value(m, r, COL_CASE_NATIVE_ID);
 	int oom = 0;
 
 	if (*case_id != '\0') {
-		if ((s = csv_map_find(&m->cases, case_id)) != NULL)
-			cf = &p->casefiles[s->val];
+		if (strmap_get(&m->cases, case_id, &index))
+			cf = &p->casefiles[index];
 		else {
 			if ((cf = package_add_casefile(p)) == NULL ||
 			    (cf->c.native_id = strdup(case_id)) == NULL ||
-			    csv_map_put(&m->cases, case_id,
-			    (long)(p->ncasefiles - 1)) == -1)
+			    strmap_put(&m->cases, case_id,
+			    p->ncasefiles - 1) == -1)
 				return -1;
 			cf->c.line = w->line;
 		}
@@ -980,10 +890,11 @@ csvmeta_read(struct package *p, const char *path, const char *rel,
 	m.f = f;
 	for (c = 0; c < COL_N; c++)
 		m.col[c] = -1;
-	if (getrandom(&m.ids.seed, sizeof(m.ids.seed), GRND_NONBLOCK) !=
-	    (ssize_t)sizeof(m.ids.seed))
-		m.ids.seed = (uintptr_t)&m;
-	m.cases.seed = m.ids.seed * 31 + 7;
+	if (strmap_init(&m.ids, 1024, true) == -1 ||
+	    strmap_init(&m.cases, 1024, true) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 
 	if (p->metadata_path == NULL && rel != NULL &&
 	    (p->metadata_path = strdup(rel)) == NULL) {
@@ -1045,7 +956,7 @@ out:
 		fclose(fp);
 	free(r.buf);
 	free(r.fields);
-	csv_map_free(&m.ids);
-	csv_map_free(&m.cases);
+	strmap_free(&m.ids);
+	strmap_free(&m.cases);
 	return ret;
 }

@@ -68,8 +68,8 @@ findings_utf8_seq(const unsigned char *s, size_t n)
 /* A finding is shown, stored and sent as JSON: every byte that is not
  * valid UTF-8 (a name or value in another encoding, a message cut in the
  * middle of a character) becomes '?', so that no finding is ever lost. */
-static void
-findings_utf8(char *s)
+void
+findings_clean_utf8(char *s)
 {
 	size_t n = strlen(s), i = 0, k;
 
@@ -160,14 +160,14 @@ findings_add(struct findings *f, enum severity sev, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	findings_utf8(msg);
+	findings_clean_utf8(msg);
 	findings_withhold(msg);
 	it = &f->items[f->n++];
 	it->severity = sev;
 	it->code = strdup(code);
 	it->path = path ? strdup(path) : NULL;
 	if (it->path) {
-		findings_utf8(it->path);
+		findings_clean_utf8(it->path);
 		findings_withhold(it->path);
 	}
 	it->line = line;

@@ -17,7 +17,6 @@
 
 #include "package.h"
 
-#define PACKAGE_READ_BYTES	(64 * 1024)
 
 static void
 package_common_free(struct pkg_common *c)
@@ -417,18 +416,12 @@ package_md(const char *alg)
 	return NULL;
 }
 
-/* Hex digest of root/rel in md, read in 64 KiB chunks, into hex.  0, or
- * -1 with err set. */
+/* Hex digest of root/rel in md, into hex.  0, or -1 with err set. */
 static int
 package_digest_file(const char *root, const char *rel, const EVP_MD *md,
     char hex[2 * EVP_MAX_MD_SIZE + 1], char *err, size_t errlen)
 {
-	unsigned char buf[PACKAGE_READ_BYTES], d[EVP_MAX_MD_SIZE];
-	EVP_MD_CTX *ctx = NULL;
 	char path[4096];
-	unsigned int n, i;
-	ssize_t got;
-	int fd, rc = -1;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >=
 	    sizeof(path)) {
@@ -436,29 +429,7 @@ package_digest_file(const char *root, const char *rel, const EVP_MD *md,
 		    rel);
 		return -1;
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		snprintf(err, errlen, "%.400s: %s", path, strerror(errno));
-		return -1;
-	}
-	if ((ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestInit_ex(ctx, md, NULL) != 1) {
-		snprintf(err, errlen, "%.400s: cannot start a digest", path);
-		goto out;
-	}
-	while ((got = read(fd, buf, sizeof(buf))) > 0)
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-	if (got == -1) {
-		snprintf(err, errlen, "%.400s: %s", path, strerror(errno));
-		goto out;
-	}
-	EVP_DigestFinal_ex(ctx, d, &n);
-	for (i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", d[i]);
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	close(fd);
-	return rc;
+	return digest_file(path, md, hex, NULL, err, errlen);
 }
 
 static int

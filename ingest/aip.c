@@ -107,59 +107,6 @@ out:
 	return rc;
 }
 
-void
-aip_hex(const unsigned char *md, unsigned int len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned int i;
-
-	for (i = 0; i < len; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
-int
-aip_file_digest(const char *path, const char *alg, char *hex, uint64_t *size,
-    char *err, size_t errlen)
-{
-	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
-	const EVP_MD *type = EVP_get_digestbyname(alg);
-	EVP_MD_CTX *ctx;
-	unsigned int len;
-	uint64_t total = 0;
-	ssize_t n;
-	int fd, rc = -1;
-
-	if (type == NULL || (ctx = EVP_MD_CTX_new()) == NULL) {
-		snprintf(err, errlen, "no digest %s", alg);
-		return -1;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		aip_err(err, errlen, "open", path);
-		EVP_MD_CTX_free(ctx);
-		return -1;
-	}
-	EVP_DigestInit_ex(ctx, type, NULL);
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	if (n == -1)
-		aip_err(err, errlen, "read", path);
-	else {
-		EVP_DigestFinal_ex(ctx, md, &len);
-		aip_hex(md, len, hex);
-		if (size)
-			*size = total;
-		rc = 0;
-	}
-	close(fd);
-	EVP_MD_CTX_free(ctx);
-	return rc;
-}
-
 /* RFC 8493 §2.1.3: CR, LF and % in a manifest path are percent-encoded. */
 static void
 aip_manifest_path(FILE *fp, const char *path)
@@ -220,7 +167,7 @@ aip_write_manifest(const struct aip_spec *s, const char *alg, char *err,
 
 			snprintf(file, sizeof(file), "%s/%s", s->dir,
 			    s->files[i].dst);
-			if (aip_file_digest(file, alg, hex, NULL, err,
+			if (digest_file(file, EVP_get_digestbyname(alg), hex, NULL, err,
 			    errlen) == -1) {
 				fclose(fp);
 				return -1;
@@ -259,7 +206,7 @@ aip_write_tagmanifest(const struct aip_spec *s, const char *alg,
 		if (i == 3 && !s->sha512)
 			continue;
 		snprintf(tag, sizeof(tag), "%s/%s", s->dir, tags[i]);
-		if (aip_file_digest(tag, alg, hex, NULL, err, errlen) == -1) {
+		if (digest_file(tag, EVP_get_digestbyname(alg), hex, NULL, err, errlen) == -1) {
 			fclose(fp);
 			return -1;
 		}
@@ -348,7 +295,7 @@ aip_write(const struct aip_spec *s, char tagmanifest_sha256[65], char *err,
 	    errlen) == -1))
 		goto out;
 	snprintf(path, sizeof(path), "%s/tagmanifest-sha256.txt", s->dir);
-	rc = aip_file_digest(path, "sha256", tagmanifest_sha256, NULL, err,
+	rc = digest_file(path, EVP_sha256(), tagmanifest_sha256, NULL, err,
 	    errlen);
 out:
 	free(info);

@@ -321,10 +321,7 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 			if (d->path == NULL || process_file(j, d->path, &index) ==
 			    NULL)
 				continue;
-			process_path(dst, sizeof(dst), "data/content/%s",
-			    j->p.format == PKG_BAGIT &&
-			    strncmp(d->path, "data/", 5) == 0 ? d->path + 5 :
-			    d->path);
+			process_content_path(j, d->path, dst, sizeof(dst));
 			/* The first document naming a file owns it. */
 			if (strmap_put(file_record, j->u.files[index].path,
 			    0) != 1)
@@ -382,7 +379,7 @@ catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
 	size_t i;
 	json_t *row;
 
-	if (strmap_init(&file_record, u->nfiles) == -1)
+	if (strmap_init(&file_record, u->nfiles, false) == -1)
 		return -1;
 	if (u->cf) {
 		aip_uuid(cid);

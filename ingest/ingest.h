@@ -193,10 +193,6 @@ int	aip_write(const struct aip_spec *s, char tagmanifest_sha256[65],
 int	aip_sync(const char *root, char *err, size_t errlen);
 int	aip_place(const char *tmp, const char *aip_dir, int version,
 	    bool *replaced, char *err, size_t errlen);
-/* hex digest (alg: an OpenSSL name, "sha256") and size of a file. */
-int	aip_file_digest(const char *path, const char *alg, char *hex,
-	    uint64_t *size, char *err, size_t errlen);
-void	aip_hex(const unsigned char *md, unsigned int len, char *out);
 void	aip_uuid(char out[37]);		/* a random (v4) UUID */
 
 /* data/metadata/premis.xml: PREMIS 3 events of one AIP version. */

@@ -92,7 +92,7 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "no random bytes for the key");
 			return -1;
 		}
-		aip_hex(key, sizeof(key), hex);
+		digest_hex(key, sizeof(key), hex);
 		hex[64] = '\n';
 		process_path(tmp, sizeof(tmp), "%s.%ld.tmp",
 		    cfg->storage_person_key_file, (long)getpid());
@@ -159,7 +159,7 @@ ingest_person_hmac(const char *ssn, char hex[65])
 	    sizeof(process_person_key), (const unsigned char *)ssn,
 	    strlen(ssn), md, &len) == NULL || len != 32)
 		return -1;
-	aip_hex(md, len, hex);
+	digest_hex(md, len, hex);
 	return 0;
 }
 
@@ -493,7 +493,7 @@ job_index_files(struct job *j)
 {
 	size_t i;
 
-	if (strmap_init(&j->by_path, j->u.nfiles) == -1 ||
+	if (strmap_init(&j->by_path, j->u.nfiles, false) == -1 ||
 	    (j->mime = calloc(j->u.nfiles + 1, sizeof(*j->mime))) == NULL)
 		return -1;
 	for (i = 0; i < j->u.nfiles; i++)
@@ -519,6 +519,17 @@ job_is_xml_name(const char *name)
 	size_t n = strlen(name);
 
 	return n > 4 && strcasecmp(name + n - 4, ".xml") == 0;
+}
+
+/* True when the metadata file could not be read at all (refused or
+ * broken): there is no model to check files against. */
+static bool
+job_metadata_unread(const struct job *j)
+{
+	return findings_has(&j->f, "XML_DOCTYPE") ||
+	    findings_has(&j->f, "XML_MALFORMED") ||
+	    findings_has(&j->f, "METADATA_TOO_LARGE") ||
+	    findings_has(&j->f, "CSV_HEADER");
 }
 
 /* SÄHKE2 documents in a bag name files under data/: make their paths
@@ -646,7 +657,9 @@ job_validate_bagit(struct job *j, char *err, size_t errlen)
 		} else
 			return 0;	/* a bag of files, no records */
 	}
-	j->p.format = PKG_BAGIT;
+	j->p.format = PKG_BAGIT;	/* sahke2_read() made it SÄHKE2 */
+	if (job_metadata_unread(j))
+		return 0;	/* no model to check the payload against */
 	for (i = 0; i < j->p.ncasefiles; i++)
 		if (job_prefix_documents(j->p.casefiles[i].records,
 		    j->p.casefiles[i].nrecords) == -1)
@@ -689,9 +702,7 @@ job_validate_sahke2(struct job *j, char *err, size_t errlen)
 		 * root), then that the format is unknown. */
 		if (job_read_sahke2(j, only_xml, err, errlen) == -1)
 			return -1;
-		if (!findings_has(&j->f, "XML_DOCTYPE") &&
-		    !findings_has(&j->f, "XML_MALFORMED") &&
-		    !findings_has(&j->f, "METADATA_TOO_LARGE"))
+		if (!job_metadata_unread(j))
 			findings_add(&j->f, SEVERITY_ERROR, "UNKNOWN_FORMAT",
 			    NULL, 0, "neither a BagIt bag (no bagit.txt) nor "
 			    "a SÄHKE2 transfer (%s has no SÄHKE2 Metadata "
@@ -708,9 +719,7 @@ job_validate_sahke2(struct job *j, char *err, size_t errlen)
 	j->p.format = PKG_SAHKE2;
 	if (job_read_sahke2(j, found, err, errlen) == -1)
 		return -1;
-	if (findings_has(&j->f, "XML_DOCTYPE") ||
-	    findings_has(&j->f, "XML_MALFORMED") ||
-	    findings_has(&j->f, "METADATA_TOO_LARGE"))
+	if (job_metadata_unread(j))
 		return 0;	/* no model to check files against */
 	return job_check_files(j, false, err, errlen);
 }
@@ -751,7 +760,7 @@ job_check_duplicates(struct job *j)
 	struct strmap seen;
 	size_t i;
 
-	if (strmap_init(&seen, j->p.ncasefiles) == -1)
+	if (strmap_init(&seen, j->p.ncasefiles, false) == -1)
 		return;
 	for (i = 0; i < j->p.ncasefiles; i++) {
 		const struct pkg_casefile *cf = &j->p.casefiles[i];
@@ -971,17 +980,26 @@ unit_add(struct unit *u, const char *src, const char *dst, uint64_t size,
 	return 0;
 }
 
+void
+process_content_path(const struct job *j, const char *rel, char *out,
+    size_t len)
+{
+	if (j->p.format == PKG_BAGIT && strncmp(rel, "data/", 5) == 0)
+		rel += 5;
+	process_path(out, len, "data/content/%s", rel);
+}
+
 /* A file of the package as content of u, once per bag. */
 static int
 unit_add_content(struct job *j, struct unit *u, struct strmap *seen,
-    const char *rel, const char *dst_rel)
+    const char *rel)
 {
 	const struct unpacked_file *uf = process_file(j, rel, NULL);
 	char src[PATH_MAX], dst[PATH_MAX];
 
 	if (uf == NULL)
 		return 0;	/* reported as FILE_MISSING already */
-	process_path(dst, sizeof(dst), "data/content/%s", dst_rel);
+	process_content_path(j, rel, dst, sizeof(dst));
 	if (strmap_put(seen, uf->path, 0) != 1)
 		return 0;	/* a file two documents name: once */
 	process_path(src, sizeof(src), "%s/%s", j->work, uf->path);
@@ -996,7 +1014,7 @@ unit_add_written(struct unit *u, const char *src, const char *dst,
 	char sha[65];
 	uint64_t size;
 
-	if (aip_file_digest(src, "sha256", sha, &size, err, errlen) == -1)
+	if (digest_file(src, EVP_sha256(), sha, &size, err, errlen) == -1)
 		return -1;
 	return unit_add(u, src, dst, size, sha);
 }
@@ -1014,7 +1032,7 @@ job_units(struct job *j)
 	j->nunits = n;
 	for (i = 0; i < n; i++) {
 		u = &j->units[i];
-		if (strmap_init(&seen, 64) == -1)
+		if (strmap_init(&seen, 64, false) == -1)
 			return -1;
 		if (j->p.format == PKG_SAHKE2) {
 			struct pkg_casefile *cf = &j->p.casefiles[i];
@@ -1029,7 +1047,7 @@ job_units(struct job *j)
 					    cf->records[k].docs[d].path;
 
 					if (p && unit_add_content(j, u, &seen,
-					    p, p) == -1)
+					    p) == -1)
 						goto fail;
 				}
 		} else {
@@ -1059,8 +1077,7 @@ job_units(struct job *j)
 					    j->u.files[k].sha256) == -1)
 						goto fail;
 				} else if (strncmp(rel, "data/", 5) == 0 &&
-				    unit_add_content(j, u, &seen, rel,
-				    rel + 5) == -1)
+				    unit_add_content(j, u, &seen, rel) == -1)
 					goto fail;
 			}
 		}
@@ -1100,7 +1117,7 @@ job_aip_id(const struct job *j, struct unit *u)
 	EVP_MD_CTX_free(ctx);
 	md[6] = (md[6] & 0x0f) | 0x80;
 	md[8] = (md[8] & 0x3f) | 0x80;
-	aip_hex(md, 16, hex);
+	digest_hex(md, 16, hex);
 	snprintf(u->aip_id, sizeof(u->aip_id), "%.8s-%.4s-%.4s-%.4s-%.12s",
 	    hex, hex + 8, hex + 12, hex + 16, hex + 20);
 }
@@ -1170,7 +1187,7 @@ job_link_previous(struct job *j, struct unit *u)
 	    "WHERE aip_id = $1 AND version = $2", 2, params) == -1)
 		return -1;
 	rows = db_rows(r);
-	if (strmap_init(&prev, (size_t)rows) == -1 ||
+	if (strmap_init(&prev, (size_t)rows, false) == -1 ||
 	    (u->prev_links = calloc(u->nfiles + 1, sizeof(char *))) == NULL) {
 		strmap_free(&prev);
 		db_result_free(r);
@@ -1389,7 +1406,6 @@ job_start(struct job *j)
 	const char *params[1] = { j->id };
 
 	j->attempts++;
-	job_now(j->started_at, sizeof(j->started_at));
 	return db_query(j->db, NULL, "UPDATE transfers SET status = "
 	    "'validating', attempts = attempts + 1, updated_at = now() "
 	    "WHERE id = $1", 1, params);

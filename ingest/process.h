@@ -1,7 +1,7 @@
 /*
  * process.h — what the parts of the ingest pipeline share inside ingest/
  * (process.c: one transfer from claim to decision; catalogue.c: its
- * catalogue transaction; strmap.c: string sets).  Not for the rest of
+ * catalogue transaction).  Not for the rest of
  * Sailo: ingest.h is.
  */
 #ifndef SAILO_PROCESS_H
@@ -15,20 +15,6 @@
 #include "audit.h"
 #include "ingest.h"
 #include "package.h"
-
-/* A set of strings (kept by reference) with a value each: paths and
- * identifiers by the hundred thousand, looked up in constant time. */
-struct strmap {
-	const char	**keys;
-	size_t		 *values;
-	size_t		  cap, n;
-};
-
-int	strmap_init(struct strmap *m, size_t n);
-void	strmap_free(struct strmap *m);
-/* 1 when new, 0 when it was there, -1 without memory. */
-int	strmap_put(struct strmap *m, const char *key, size_t value);
-bool	strmap_get(const struct strmap *m, const char *key, size_t *value);
 
 struct unit;
 
@@ -64,7 +50,6 @@ struct job {
 
 	struct unit		*units;
 	size_t			 nunits;
-	char			 started_at[32];
 	double			 t0;		/* phase times, for the log */
 	char			 times[160];
 };
@@ -95,6 +80,10 @@ const char *process_rel(const struct job *j, const char *path);
 const struct unpacked_file *process_file(const struct job *j,
 	    const char *rel, size_t *index);
 void	process_phase(struct job *j, const char *name);
+/* Where a file of the package goes in its AIP: data/content/ and its path
+ * in the package (for a bag, its path under the bag's data/). */
+void	process_content_path(const struct job *j, const char *rel,
+	    char *out, size_t len);
 int	process_audit(struct job *j, const char *action,
 	    enum audit_outcome outcome, const char *object_type,
 	    const char *object_id, json_t *details);

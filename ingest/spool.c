@@ -102,16 +102,14 @@ spool_finish(struct spool_file *f, char sha256_hex[65], uint64_t *size,
     char *err, size_t errlen)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 
 	if (fsync(f->fd) == -1) {
 		spool_errno(err, errlen, "cannot sync", f->path);
 		return -1;
 	}
 	EVP_DigestFinal_ex(f->md, md, &n);
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
-	sha256_hex[64] = '\0';
+	digest_hex(md, n, sha256_hex);
 	*size = f->size;
 	return 0;
 }
@@ -204,12 +202,7 @@ int
 spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
     char *err, size_t errlen)
 {
-	unsigned char md[EVP_MAX_MD_SIZE], *buf;
-	unsigned int n = 0, i;
-	EVP_MD_CTX *ctx;
-	uint64_t total = 0;
-	ssize_t got;
-	int fd, rc = -1;
+	int fd, rc;
 
 	/* Hashed while it was written (a copy): no second read. */
 	if (f->md && !f->is_upload)
@@ -225,30 +218,9 @@ spool_hash(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 		close(fd);
 		return -1;
 	}
-	if ((buf = malloc(1 << 20)) == NULL ||
-	    (ctx = EVP_MD_CTX_new()) == NULL) {
-		free(buf);
-		close(fd);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	while ((got = read(fd, buf, 1 << 20)) > 0) {
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		total += (uint64_t)got;
-	}
-	if (got == -1)
+	if ((rc = digest_fd(fd, EVP_sha256(), sha256_hex, size, err,
+	    errlen)) == -1)
 		spool_errno(err, errlen, "cannot read", f->path);
-	else {
-		EVP_DigestFinal_ex(ctx, md, &n);
-		for (i = 0; i < n && i < 32; i++)
-			snprintf(sha256_hex + 2 * i, 3, "%02x", md[i]);
-		sha256_hex[64] = '\0';
-		*size = total;
-		rc = 0;
-	}
-	EVP_MD_CTX_free(ctx);
-	free(buf);
 	close(fd);
 	return rc;
 }

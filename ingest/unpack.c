@@ -341,7 +341,7 @@ unpack_file(struct unpack_state *s, const char *root, const char *rel,
 {
 	char path[4096];
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = NULL;
 	int fd = -1, rc = -1;
 
@@ -419,8 +419,7 @@ unpack_file(struct unpack_state *s, const char *root, const char *rel,
 		}
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	for (i = 0; i < mdlen && i < 32; i++)
-		snprintf(uf->sha256 + 2 * i, 3, "%02x", md[i]);
+	digest_hex(md, mdlen, uf->sha256);
 	rc = 0;
 out:
 	if (fd != -1)
