@@ -29,6 +29,7 @@
 #define UNPACK_WINDOW	(1024 * 1024)	/* ratio window, bytes of output */
 #define UNPACK_BLOCK	(1024 * 1024)	/* bytes read from the package at once */
 #define UNPACK_MAX_NAME	1024		/* bytes of a relative path */
+#define UNPACK_MAX_SEGMENT 255		/* bytes of one part (NAME_MAX) */
 
 /* Names already seen, NFC and case-folded, for duplicates. */
 struct unpack_names {
@@ -234,6 +235,16 @@ unpack_clean_path(const char *raw, struct findings *f)
 		if (strcmp(seg, "..") == 0) {
 			findings_add(f, SEVERITY_ERROR, "UNSAFE_PATH", raw, 0,
 			    "%s: '..' leads outside the package", raw);
+			free(out);
+			out = NULL;
+			goto out;
+		}
+		if (strlen(seg) > UNPACK_MAX_SEGMENT) {
+			/* No file system stores it: a finding, not a try
+			 * that fails again and again. */
+			findings_add(f, SEVERITY_ERROR, "UNSAFE_PATH", NULL, 0,
+			    "an entry's name has a part of %zu bytes; at most "
+			    "%d are taken", strlen(seg), UNPACK_MAX_SEGMENT);
 			free(out);
 			out = NULL;
 			goto out;

@@ -663,6 +663,30 @@ test_overlong_path_is_refused_not_cut(void **state)
 		assert_true(c->f.errors > 0);
 }
 
+/* A part longer than a file system stores (NAME_MAX) is a finding, not a
+ * failure of Sailo's that would be tried again and again. */
+static void
+test_overlong_name_part_is_unsafe_path(void **state)
+{
+	struct ctx *c = *state;
+	struct tentry ents[2];
+	char name[600], ok[300];
+	size_t i;
+
+	for (i = 0; i < 150; i++)		/* 300 bytes of "ä" */
+		memcpy(name + 2 * i, "\xc3\xa4", 2);
+	snprintf(name + 300, sizeof(name) - 300, ".pdf");
+	memset(ok, 'o', 255);
+	ok[255] = '\0';			/* exactly NAME_MAX: taken */
+	ents[0] = (struct tentry){ name, AE_IFREG, a_data, 1, NULL, NULL };
+	ents[1] = (struct tentry){ ok, AE_IFREG, a_data, 1, NULL, NULL };
+	write_archive(c->pkg, TF_PAX, TF_NONE, ents, 2);
+	run_unpack(c);
+	assert_int_equal(count_code(&c->f, "UNSAFE_PATH"), 1);
+	assert_int_equal(c->res.nfiles, 1);
+	assert_string_equal(c->res.files[0].path, ok);
+}
+
 static void
 test_too_many_entries_is_unpack_limit(void **state)
 {
@@ -863,6 +887,7 @@ main(void)
 		T(test_file_then_folder_entry_is_duplicate_name),
 		T(test_file_then_folder_in_other_case_is_duplicate_name),
 		T(test_overlong_path_is_refused_not_cut),
+		T(test_overlong_name_part_is_unsafe_path),
 		T(test_too_many_entries_is_unpack_limit),
 		T(test_too_many_bytes_is_unpack_limit),
 		T(test_gzip_bomb_is_archive_bomb),
