@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "formats.h"
 #include "db.h"
 #include "log.h"
 
@@ -317,12 +318,10 @@ static void
 sha256_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 
 	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
+	digest_hex(md, n, out);
 }
 
 /* ---- recording ---------------------------------------------------------- */
@@ -524,7 +523,6 @@ struct audit_key {
 	char		 id[17];
 };
 
-static void	hex_encode(const unsigned char *p, size_t n, char *out);
 
 int
 audit_key_create(const char *path, char *err, size_t errlen)
@@ -562,7 +560,7 @@ audit_key_load(const char *path, char *err, size_t errlen)
 {
 	struct audit_key *k;
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 	size_t publen = sizeof(k->pub);
 	FILE *fp;
 
@@ -584,9 +582,8 @@ audit_key_load(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	EVP_Digest(k->pub, 32, md, &n, EVP_sha256(), NULL);
-	for (i = 0; i < 8; i++)
-		snprintf(k->id + 2 * i, 3, "%02x", md[i]);
-	hex_encode(k->pub, 32, k->pubhex);
+	digest_hex(md, 8, k->id);
+	digest_hex(k->pub, 32, k->pubhex);
 	return k;
 }
 
@@ -621,16 +618,6 @@ audit_checkpoint_message(const char *at, const char *hash_hex,
 	    "\"seq\":%s}", at, hash_hex, key_id, seq) == -1)
 		return NULL;
 	return msg;
-}
-
-static void
-hex_encode(const unsigned char *p, size_t n, char *out)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		snprintf(out + 2 * i, 3, "%02x", p[i]);
-	out[2 * n] = '\0';
 }
 
 int
@@ -671,8 +658,8 @@ audit_checkpoint(struct db *db, const struct audit_key *k,
 	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)msg,
 	    strlen(msg)) != 1)
 		goto out;
-	hex_encode(sig, siglen, sighex);
-	hex_encode(k->pub, 32, pubhex);
+	digest_hex(sig, siglen, sighex);
+	digest_hex(k->pub, 32, pubhex);
 	params[0] = db_value(r, 0, 0);
 	params[1] = db_value(r, 0, 1);
 	params[2] = db_value(r, 0, 2);
@@ -777,7 +764,7 @@ audit_verify_checkpoints(struct db *db, const struct audit_key *trusted,
 			char pubhex[65];
 
 			v->checkpoints++;
-			hex_encode(trusted->pub, 32, pubhex);
+			digest_hex(trusted->pub, 32, pubhex);
 			msg = audit_checkpoint_message(db_value(r, i, 2),
 			    db_value(r, i, 1), db_value(r, i, 3),
 			    db_value(r, i, 0));
@@ -920,7 +907,7 @@ audit_verify(struct db *db, const struct audit_key *trusted,
 		if (n < AUDIT_VERIFY_BATCH || !v->ok)
 			break;
 	}
-	hex_encode(prev, 32, v->head);
+	digest_hex(prev, 32, v->head);
 	/* A tail cut after the last checkpoint cannot be told from a chain
 	 * that ends there: such events are reported as unanchored. */
 	if (trusted && audit_verify_checkpoints(db, trusted, v) == -1)

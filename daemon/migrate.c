@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "formats.h"
 #include "migrate.h"
 
 #define MIGRATE_MAX_FILES 1000
@@ -44,7 +45,7 @@ static char *
 migrate_read(const char *path, char sha256[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 	FILE *fp;
 	char *text = NULL;
 	long size;
@@ -62,8 +63,7 @@ migrate_read(const char *path, char sha256[65])
 	fclose(fp);
 	text[size] = '\0';
 	EVP_Digest(text, (size_t)size, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < mdlen; i++)
-		snprintf(sha256 + 2 * i, 3, "%02x", md[i]);
+	digest_hex(md, mdlen, sha256);
 	return text;
 }
 

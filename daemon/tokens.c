@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "db.h"
+#include "formats.h"
 #include "tokens.h"
 
 /* Values a principal's clearance may hold: publicity classes that restrict
@@ -47,12 +48,10 @@ void
 token_hash(const char *token, char out[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 
 	EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL);
-	for (i = 0; i < n && i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	out[64] = '\0';
+	digest_hex(md, n, out);
 }
 
 int

@@ -40,7 +40,6 @@ spool_open(struct spool_file **out, const char *dir, char *err, size_t errlen)
 	struct spool_file *f;
 	unsigned char rnd[12];
 	char name[32];
-	int i;
 
 	*out = NULL;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
@@ -55,8 +54,7 @@ spool_open(struct spool_file **out, const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	for (i = 0; i < (int)sizeof(rnd); i++)
-		snprintf(name + 2 * i, 3, "%02x", rnd[i]);
+	digest_hex(rnd, sizeof(rnd), name);
 	snprintf(f->path, sizeof(f->path), "%s/%s.part", dir, name);
 	if ((f->fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 	    0600)) == -1) {
