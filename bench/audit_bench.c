@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "config.h"
 #include "db.h"
 
 static const char *conninfo;
@@ -226,6 +227,17 @@ bench_writers(int seconds, int nthreads, bool hold)
 int
 main(int argc, char **argv)
 {
+	struct config cfg;
+	char err[512];
+
+	/* As the daemon would run: its configuration's defaults and the
+	 * environment (SAILO_AUDIT_CHAIN_SLOTS). */
+	if (config_load(&cfg, NULL, err, sizeof(err)) == -1) {
+		fprintf(stderr, "audit_bench: %s\n", err);
+		return 2;
+	}
+	db_set_commit_slots(cfg.audit_chain_slots);
+	config_free(&cfg);
 	if ((conninfo = getenv("SAILO_DATABASE_CONNINFO")) == NULL ||
 	    argc < 2) {
 		fprintf(stderr, "usage: see the comment at the top\n");

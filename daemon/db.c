@@ -5,6 +5,7 @@
  * here, because the caller alone knows whether it is safe to repeat.
  */
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,11 @@ struct db {
 struct db_result {
 	PGresult *res;
 };
+
+/* db_set_commit_slots(): free slots, and those waiting for one. */
+static pthread_mutex_t	 db_slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 db_slots_free = PTHREAD_COND_INITIALIZER;
+static int		 db_slots_limit, db_slots_used;
 
 static void	db_drop_hook(struct db *db);
 static void	db_forget_prepared(struct db *db);
@@ -204,6 +210,43 @@ found:
 	return 0;
 }
 
+void
+db_set_commit_slots(int n)
+{
+	pthread_mutex_lock(&db_slots_lock);
+	db_slots_limit = n > 0 ? n : 0;
+	pthread_cond_broadcast(&db_slots_free);
+	pthread_mutex_unlock(&db_slots_lock);
+}
+
+static bool
+db_slot_take(void)
+{
+	bool taken = false;
+
+	pthread_mutex_lock(&db_slots_lock);
+	if (db_slots_limit > 0) {
+		while (db_slots_used >= db_slots_limit && db_slots_limit > 0)
+			pthread_cond_wait(&db_slots_free, &db_slots_lock);
+		db_slots_used++;
+		taken = true;
+	}
+	pthread_mutex_unlock(&db_slots_lock);
+	return taken;
+}
+
+static void
+db_slot_give(bool *taken)
+{
+	if (!*taken)
+		return;
+	*taken = false;
+	pthread_mutex_lock(&db_slots_lock);
+	db_slots_used--;
+	pthread_cond_signal(&db_slots_free);
+	pthread_mutex_unlock(&db_slots_lock);
+}
+
 int
 db_query_commit(struct db *db, struct db_result **out, const char *sql,
     int nparams, const char *const *params, const char *after)
@@ -212,6 +255,7 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	static const char *const what[] = { "query", "commit", "after commit" };
 	PGresult *res, *first = NULL;
 	int rc = -1, n, want = after ? 3 : 2, ok = 0;
+	bool slot;
 
 	if (out)
 		*out = NULL;
@@ -227,6 +271,10 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 		db_rollback(db);
 		return -1;
 	}
+	/* Few of this process's transactions queue for the lock the
+	 * statement takes (the audit chain's head): the server hands it on
+	 * faster to a short queue than to a long one on a busy machine. */
+	slot = db_slot_take();
 	if (PQenterPipelineMode(db->conn) != 1 ||
 	    PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL,
 	    0) != 1 ||
@@ -239,6 +287,8 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	}
 	/* Each statement's result, then NULL; then the sync. */
 	for (n = 0; n < want; n++) {
+		if (n == 2)		/* COMMIT answered: the lock is free */
+			db_slot_give(&slot);
 		if ((res = PQgetResult(db->conn)) == NULL)
 			break;
 		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
@@ -259,6 +309,7 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	if (ok == want)
 		rc = 0;
 drain:
+	db_slot_give(&slot);
 	while ((res = PQgetResult(db->conn)) != NULL &&
 	    PQresultStatus(res) != PGRES_PIPELINE_SYNC)
 		PQclear(res);

@@ -446,6 +446,7 @@ main(int argc, char **argv)
 	}
 	if (log_open(cfg.log_file) == -1)
 		return 2;
+	db_set_commit_slots(cfg.audit_chain_slots);
 	if (strcmp(argv[i], "serve") == 0 && argc == i + 1)
 		rc = serve(&cfg);
 	else if (strcmp(argv[i], "db") == 0 && argc == i + 2 &&

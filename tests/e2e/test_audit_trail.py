@@ -77,6 +77,20 @@ def test_concurrent_acts_form_one_valid_chain(fresh_database, tmp_path):
         other.stop()
 
 
+def test_one_chain_slot_and_no_limit_chain_the_same(fresh_database, tmp_path):
+    # audit.chain_slots: with one slot every act of the first daemon waits
+    # in the daemon for the one before it to have its COMMIT answered; the
+    # second queues all of its acts in PostgreSQL.  Neither stalls, and
+    # both end in one valid chain.
+    sailo = Sailo(fresh_database, tmp_path, audit_chain_slots=1)
+    other = Sailo(fresh_database, tmp_path, audit_chain_slots=0)
+    try:
+        concurrent_acts(sailo, other)
+    finally:
+        sailo.stop()
+        other.stop()
+
+
 def concurrent_acts(sailo, other):
     admin = sailo.token("admin")
     auditor = sailo.token("auditor")
