@@ -117,6 +117,8 @@ static const struct config_key config_keys[] = {
 	KEY("ingest", "keep_packages_days", CONFIG_INT,
 	    ingest_keep_packages_days, 0, 36500, "0"),
 	KEY("ingest", "paused", CONFIG_BOOL, ingest_paused, 0, 1, "false"),
+	KEY("ingest", "unpack_while_receiving", CONFIG_BOOL,
+	    ingest_unpack_while_receiving, 0, 1, "true"),
 	KEY("ingest", "poll_interval_ms", CONFIG_INT, ingest_poll_interval_ms,
 	    50, 3600000, "1000"),
 	KEY("ingest", "max_attempts", CONFIG_INT, ingest_max_attempts, 1, 100,

@@ -55,6 +55,7 @@ struct config {
 	char	*ingest_accepted_formats; /* MIME types, comma-separated */
 	int	 ingest_keep_packages_days;
 	bool	 ingest_paused;		/* received transfers wait */
+	bool	 ingest_unpack_while_receiving;
 	int	 ingest_poll_interval_ms;
 	int	 ingest_max_attempts;
 	int	 ingest_max_waiting;	/* transfers waiting; 503 beyond */

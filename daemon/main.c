@@ -283,6 +283,7 @@ out:
 	http_server_free(sv.http);
 	workers_free(sv.app.requests);
 	workers_free(sv.app.jobs);
+	ingest_shutdown();
 	health_stop(sv.app.health);
 	metrics_free(sv.app.metrics);
 	audit_key_free(sv.app.audit_key);

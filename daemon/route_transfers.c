@@ -125,7 +125,10 @@ upload_open(struct spool_file **out, void *owner, char *err, size_t errlen)
 {
 	struct upload *u = owner;
 
-	return spool_open(out, u->app->cfg->storage_spool, err, errlen);
+	if (spool_open(out, u->app->cfg->storage_spool, err, errlen) == -1)
+		return -1;
+	spool_unpack_early(*out, u->app->cfg);
+	return 0;
 }
 
 /* After each write: the next step is decided by what the body did. */

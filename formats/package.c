@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,32 @@ struct package_index {
 	char			*listed;
 	size_t			 n;
 	struct package_nfc	*nfc;
+	struct package_reads	*reads;		/* read ahead, or NULL */
+};
+
+/*
+ * Digests of files read ahead of the checks, several at a time (files not
+ * in sha256 are read again; sha256 comes from unpacking): a window of
+ * PACKAGE_READS_WINDOW Documents' files is read by up to
+ * PACKAGE_READS_THREADS threads, then the window is checked in order, so
+ * that the findings come out as they would one by one.
+ */
+#define PACKAGE_READS_WINDOW	64
+#define PACKAGE_READS_THREADS	4
+
+struct package_read {
+	const char	*rel;
+	const EVP_MD	*md;
+	int		 rc;
+	char		 hex[2 * EVP_MAX_MD_SIZE + 1];
+	char		 err[256];
+};
+
+struct package_reads {
+	const char		*root;
+	struct package_read	 items[PACKAGE_READS_WINDOW];
+	size_t			 n, next, used;
+	pthread_mutex_t		 lock;
 };
 
 struct package_nfc {
@@ -500,7 +527,16 @@ package_check_document(const struct package *p, const char *root,
 		return 0;
 	if (strcmp(d->hash_algorithm, "sha256") == 0 && pf->sha256 != NULL)
 		actual = pf->sha256;
-	else {
+	else if (ix->reads && ix->reads->used < ix->reads->n) {
+		const struct package_read *rd =
+		    &ix->reads->items[ix->reads->used++];
+
+		if (rd->rc == -1) {
+			snprintf(err, errlen, "%s", rd->err);
+			return -1;
+		}
+		actual = rd->hex;
+	} else {
 		if (package_digest_file(root, pf->path, md, hex, err,
 		    errlen) == -1)
 			return -1;
@@ -514,17 +550,93 @@ package_check_document(const struct package *p, const char *root,
 	return 0;
 }
 
-static int
-package_check_record(const struct package *p, const char *root,
-    struct package_index *ix, const struct pkg_record *r, struct findings *f,
-    char *err, size_t errlen)
+/* The file Document d's digest is read from, and in which algorithm,
+ * when package_check_document() will read one: the same conditions, no
+ * findings. */
+static const struct pkg_file *
+package_doc_reads(struct package_index *ix, const struct pkg_document *d,
+    const EVP_MD **md)
 {
+	const struct pkg_file *pf;
+	long at;
+
+	if (d->path == NULL || (at = package_find(ix, d->path)) < 0 ||
+	    d->hash_algorithm == NULL ||
+	    (*md = package_md(d->hash_algorithm)) == NULL ||
+	    d->hash_value == NULL || !package_is_hex(d->hash_value,
+	    2 * (size_t)EVP_MD_get_size(*md)))
+		return NULL;
+	pf = ix->byname[at];
+	if (strcmp(d->hash_algorithm, "sha256") == 0 && pf->sha256 != NULL)
+		return NULL;
+	return pf;
+}
+
+static void *
+package_read_worker(void *arg)
+{
+	struct package_reads *rs = arg;
+	struct package_read *rd;
 	size_t i;
 
-	for (i = 0; i < r->ndocs; i++)
-		if (package_check_document(p, root, ix, &r->docs[i], f, err,
-		    errlen) == -1)
-			return -1;
+	for (;;) {
+		pthread_mutex_lock(&rs->lock);
+		i = rs->next < rs->n ? rs->next++ : rs->n;
+		pthread_mutex_unlock(&rs->lock);
+		if (i == rs->n)
+			return NULL;
+		rd = &rs->items[i];
+		rd->rc = package_digest_file(rs->root, rd->rel, rd->md,
+		    rd->hex, rd->err, sizeof(rd->err));
+	}
+}
+
+/* Reads the files of docs[0..n) that need reading, in parallel. */
+static void
+package_read_ahead(struct package_index *ix, const struct pkg_document *const
+    *docs, size_t n)
+{
+	struct package_reads *rs = ix->reads;
+	pthread_t t[PACKAGE_READS_THREADS];
+	const struct pkg_file *pf;
+	const EVP_MD *md;
+	size_t i, k, started = 0;
+
+	rs->n = rs->next = rs->used = 0;
+	for (i = 0; i < n; i++)
+		if ((pf = package_doc_reads(ix, docs[i], &md)) != NULL) {
+			rs->items[rs->n].rel = pf->path;
+			rs->items[rs->n].md = md;
+			rs->n++;
+		}
+	k = rs->n < PACKAGE_READS_THREADS ? rs->n : PACKAGE_READS_THREADS;
+	/* One reader works on this thread; the others beside it. */
+	for (i = 1; i < k; i++)
+		if (pthread_create(&t[started], NULL, package_read_worker,
+		    rs) == 0)
+			started++;
+	package_read_worker(rs);
+	for (i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+}
+
+/* Appends every Document of r to *docs. */
+static int
+package_list_docs(const struct pkg_record *r,
+    const struct pkg_document ***docs, size_t *n, size_t *cap)
+{
+	const struct pkg_document **nd;
+	size_t i;
+
+	for (i = 0; i < r->ndocs; i++) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			if ((nd = realloc(*docs, *cap * sizeof(*nd))) == NULL)
+				return -1;
+			*docs = nd;
+		}
+		(*docs)[(*n)++] = &r->docs[i];
+	}
 	return 0;
 }
 
@@ -539,8 +651,10 @@ package_check_files(const struct package *p, const char *root,
     char *err, size_t errlen)
 {
 	struct package_index ix = { 0 };
+	struct package_reads reads = { .root = root };
+	const struct pkg_document **docs = NULL;
 	const struct pkg_casefile *cf;
-	size_t i, j;
+	size_t i, j, ndocs = 0, cap = 0, w;
 	int rc = -1;
 
 	ix.n = nfiles;
@@ -555,17 +669,33 @@ package_check_files(const struct package *p, const char *root,
 	if (nfiles > 0)
 		qsort(ix.byname, nfiles, sizeof(*ix.byname), package_cmp_file);
 
+	/* Every Document in the order of the metadata, then window by
+	 * window: their files read ahead together, then checked in turn. */
 	for (i = 0; i < p->ncasefiles; i++) {
 		cf = &p->casefiles[i];
 		for (j = 0; j < cf->nrecords; j++)
-			if (package_check_record(p, root, &ix, &cf->records[j],
-			    f, err, errlen) == -1)
-				goto out;
+			if (package_list_docs(&cf->records[j], &docs, &ndocs,
+			    &cap) == -1)
+				goto oom;
 	}
 	for (i = 0; i < p->nrecords; i++)
-		if (package_check_record(p, root, &ix, &p->records[i], f, err,
-		    errlen) == -1)
-			goto out;
+		if (package_list_docs(&p->records[i], &docs, &ndocs, &cap) ==
+		    -1)
+			goto oom;
+	pthread_mutex_init(&reads.lock, NULL);
+	ix.reads = &reads;
+	for (i = 0; i < ndocs; i += w) {
+		w = ndocs - i < PACKAGE_READS_WINDOW ? ndocs - i :
+		    PACKAGE_READS_WINDOW;
+		package_read_ahead(&ix, docs + i, w);
+		for (j = i; j < i + w; j++)
+			if (package_check_document(p, root, &ix, docs[j], f,
+			    err, errlen) == -1) {
+				pthread_mutex_destroy(&reads.lock);
+				goto out;
+			}
+	}
+	pthread_mutex_destroy(&reads.lock);
 
 	for (i = 0; i < nfiles; i++) {
 		if (ix.listed[i])
@@ -578,7 +708,11 @@ package_check_files(const struct package *p, const char *root,
 		    "Document names it", ix.byname[i]->path);
 	}
 	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory for %zu documents", ndocs);
 out:
+	free(docs);
 	package_index_free(&ix);
 	return rc;
 }

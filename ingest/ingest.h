@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <jansson.h>
 
@@ -82,6 +83,9 @@ int	spool_finish(struct spool_file *f, char sha256_hex[65], uint64_t *size,
  * 0, or -1. */
 int	spool_commit(struct spool_file *f, const char *name, char *err,
 	    size_t errlen);
+/* Unpacks the file as it grows, so that its transfer is unpacked early
+ * (early.c; ingest.unpack_while_receiving): call right after spool_open(). */
+void	spool_unpack_early(struct spool_file *f, const struct config *cfg);
 /* Removes what was written (unless committed) and frees f; NULL is ok. */
 void	spool_discard(struct spool_file *f);
 /* Removes a committed package <dir>/<name>.pkg (a transfer that did not
@@ -124,6 +128,12 @@ struct unpack_result {
 int	unpack_package(struct unpack_result *out, const char *package,
 	    const char *work_dir, const struct unpack_limits *lim,
 	    struct findings *f, char *err, size_t errlen);
+/* The same, reading the package through read(arg, &buf): it gives the
+ * next bytes (their count), 0 at the end, or -1 when they cannot be had. */
+typedef ssize_t	(*unpack_reader)(void *arg, const void **buf);
+int	unpack_stream(struct unpack_result *out, unpack_reader read,
+	    void *arg, const char *work_dir, const struct unpack_limits *lim,
+	    struct findings *f, char *err, size_t errlen);
 void	unpack_result_free(struct unpack_result *r);
 /* Removes a work folder and everything under it. */
 void	unpack_remove(const char *work_dir);
@@ -141,7 +151,10 @@ void	unpack_remove(const char *work_dir);
 int	ingest_init(const struct config *cfg, char *err, size_t errlen);
 int	ingest_process_next(struct db *db, const struct config *cfg,
 	    bool (*stop)(void *), void *stop_arg);
-/* Removes kept packages (ingest.keep_packages_days) whose time is up. */
+/* At exit, after the pools stopped: stops unpacking what was arriving. */
+void	ingest_shutdown(void);
+/* Removes kept packages (ingest.keep_packages_days) whose time is up, and
+ * packages unpacked early that no job of this daemon took. */
 void	ingest_purge_kept(struct db *db, const struct config *cfg);
 /* HMAC-SHA-256 of a person identity code under the key; 0, or -1. */
 int	ingest_person_hmac(const char *ssn, char hex[65]);

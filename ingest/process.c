@@ -39,6 +39,7 @@
 #include "audit.h"
 #include "config.h"
 #include "db.h"
+#include "early.h"
 #include "ingest.h"
 #include "log.h"
 #include "package.h"
@@ -78,7 +79,7 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 	int fd;
 
 	xmlInitParser();
-	if (sahke2_init(err, errlen) == -1)
+	if (sahke2_init(err, errlen) == -1 || early_init(cfg, err, errlen) == -1)
 		return -1;
 	fd = open(cfg->storage_person_key_file, O_RDONLY | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT) {
@@ -1319,10 +1320,14 @@ job_check(struct job *j, char *err, size_t errlen)
 	struct stat st;
 
 	process_phase(j, "start");
-	if (unpack_package(&j->u, j->pkg, j->work, &lim, &j->f, err,
-	    errlen) == -1)
-		return -1;
-	process_phase(j, "unpack");
+	if (early_take(j->id, j->work, &j->u, &j->f) == 1)
+		process_phase(j, "unpack (early)");
+	else {
+		if (unpack_package(&j->u, j->pkg, j->work, &lim, &j->f, err,
+		    errlen) == -1)
+			return -1;
+		process_phase(j, "unpack");
+	}
 	if (j->f.errors > 0)
 		return 0;	/* not unpacked whole: nothing to read */
 	job_find_root(j);
@@ -1512,6 +1517,12 @@ out:
  * and those a daemon killed right after its commit did not remove (the
  * commit sets the time, now() when none are kept). */
 void
+ingest_shutdown(void)
+{
+	early_shutdown();
+}
+
+void
 ingest_purge_kept(struct db *db, const struct config *cfg)
 {
 	struct db_result *r = NULL;
@@ -1519,6 +1530,7 @@ ingest_purge_kept(struct db *db, const struct config *cfg)
 	const char *params[1];
 	int i;
 
+	early_reap();		/* early unpacks no job of ours took */
 	if (db_query(db, &r, "SELECT id FROM transfers WHERE "
 	    "package_kept_until < now() LIMIT 1000", 0, NULL) == -1)
 		return;

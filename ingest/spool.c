@@ -15,7 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "early.h"
 #include "ingest.h"
+
+#define SPOOL_KICK	(8 * 1024 * 1024)
 
 struct spool_file {
 	char		*dir;
@@ -23,6 +26,8 @@ struct spool_file {
 	int		 fd;
 	EVP_MD_CTX	*md;		/* NULL for upload files */
 	uint64_t	 size;
+	struct early	*early;		/* unpacking it as it grows, or NULL */
+	uint64_t	 kicked;	/* writing back started up to here */
 	int		 is_committed;
 	int		 is_upload;	/* kept on discard: resumable */
 };
@@ -92,7 +97,23 @@ spool_write(struct spool_file *f, const void *data, size_t len, char *err,
 		len -= (size_t)n;
 		f->size += (uint64_t)n;
 	}
+	/* The disk starts on what came so far (the fsync at the end has
+	 * less to do). */
+	if (f->size - f->kicked >= SPOOL_KICK) {
+		(void)sync_file_range(f->fd, (off_t)f->kicked,
+		    (off_t)(f->size - f->kicked), SYNC_FILE_RANGE_WRITE);
+		f->kicked = f->size;
+	}
+	if (f->early)
+		early_wrote(f->early, f->size);
 	return 0;
+}
+
+void
+spool_unpack_early(struct spool_file *f, const struct config *cfg)
+{
+	if (f->early == NULL && f->size == 0)
+		f->early = early_start(cfg, f->path);
 }
 
 int
@@ -109,6 +130,8 @@ spool_finish(struct spool_file *f, char sha256_hex[65], uint64_t *size,
 	EVP_DigestFinal_ex(f->md, md, &n);
 	digest_hex(md, n, sha256_hex);
 	*size = f->size;
+	if (f->early)
+		early_whole(f->early, f->size);
 	return 0;
 }
 
@@ -124,6 +147,10 @@ spool_commit(struct spool_file *f, const char *name, char *err, size_t errlen)
 		return -1;
 	}
 	f->is_committed = 1;
+	if (f->early) {
+		early_bind(f->early, name);
+		f->early = NULL;
+	}
 	/* The rename itself must survive a crash. */
 	if ((dfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
 	    fsync(dfd) == -1) {
@@ -141,6 +168,8 @@ spool_discard(struct spool_file *f)
 {
 	if (f == NULL)
 		return;
+	if (f->early)
+		early_stop(f->early);
 	if (f->fd != -1)
 		close(f->fd);
 	if (!f->is_committed && !f->is_upload)
@@ -180,7 +209,7 @@ spool_open_upload(struct spool_file **out, const char *dir, const char *name,
 		free(f);
 		return -1;
 	}
-	f->size = offset;
+	f->size = f->kicked = offset;
 	*out = f;
 	return 0;
 }

@@ -10,7 +10,10 @@ There are no hooks in the daemon: the test watches the file system every
 millisecond and kills the daemon the moment a phase's marker appears —
 
   unpack      storage_work/<transfer>/ has files, store/aips/.tmp/<transfer>
-              not yet;
+              not yet (unpacking from the spool: the daemon runs with
+              ingest.unpack_while_receiving off);
+  receiving   storage_work/.early-<daemon>/<x>/ has files while the
+              package is still being sent (unpacking while it arrives);
   write       store/aips/.tmp/<transfer>/ has a bag, no store/aips/<uuid>/v1;
   catalogue   the first store/aips/<uuid>/v1 (bags are renamed into place
               inside the catalogue transaction, before its COMMIT).
@@ -27,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -344,9 +348,11 @@ def check_accepted_once(s, database, tid, natives, store_agrees=True):
 # 1. SIGKILL in each phase, then a restart
 
 def test_kill_during_unpack_then_restart_accepts_once(daemons, tmp_path):
+    # the job's own unpacking, from the spool (what every restart does;
+    # unpacking while receiving is killed in the test after this one)
     path = tmp_path / "suuri.tar"
     pkg, content = big_package(path)
-    s = daemons.start()
+    s = daemons.start(ingest_unpack_while_receiving="false")
     tid = submit_file(s, path)["id"]
     work, tmp = s.work / tid, s.store / "aips" / ".tmp" / tid
 
@@ -378,6 +384,83 @@ def test_kill_during_unpack_then_restart_accepts_once(daemons, tmp_path):
     print(f"[unpack] the try after the restart: "
           f"{phase_times(s.log(), tid)}")
     daemons.stop(s)
+    for p in (path, s.store):                   # 1 GiB: not kept by pytest
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+
+
+def test_kill_while_unpacking_as_it_arrives_then_restart(daemons, tmp_path):
+    # ingest.unpack_while_receiving (the default): the package unpacks into
+    # storage_work/.early-<daemon>/ while it is still being sent.  Killed
+    # then, no transfer exists (the client's connection is cut); the next
+    # start removes the dead daemon's folder, and the package sent again
+    # is accepted once.
+    path = tmp_path / "suuri.tar"
+    pkg, content = big_package(path)
+    data = path.read_bytes()
+    s = daemons.start()
+    half = threading.Event()
+    sent = {}
+
+    def body():
+        # the first half, then nothing more until the kill
+        for i in range(0, len(data) // 2, 1 << 20):
+            yield data[i:i + (1 << 20)]
+        half.set()
+        time.sleep(PHASE_TIMEOUT_S)
+        yield data[len(data) // 2:]
+
+    def send():
+        try:
+            sent["reply"] = requests.post(
+                s.url + "/v1/transfers", data=body(), timeout=120,
+                headers=dict(auth(s.bus),
+                             **{"Content-Type": "application/x-tar"}))
+        except requests.RequestException as e:
+            sent["error"] = e
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    assert half.wait(PHASE_TIMEOUT_S)
+
+    def early_files():
+        found = [p for p in s.work.glob(".early-*/*/**/*") if p.is_file()]
+        return found or None
+
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    while (found := early_files()) is None:
+        assert time.monotonic() < deadline, s.log()[-2000:]
+        time.sleep(POLL_S)
+    daemons.kill(s)
+    sender.join(timeout=30)
+    assert "reply" not in sent, sent["reply"].text   # cut off: no 202
+    early = {p.relative_to(s.work).parts[0] for p in found}
+    assert len(early) == 1
+    assert 0 < tree_bytes(s.work / early.pop()) < content
+    assert sql(daemons.database, "SELECT count(*) FROM transfers") == [(0,)]
+
+    s = daemons.start()
+    assert reconcile_line(s) == (0, 0, 0, 0)
+    deadline = time.monotonic() + 10
+    while "left by a daemon that stopped while receiving" not in s.log():
+        assert time.monotonic() < deadline, s.log()[-2000:]
+        time.sleep(0.05)
+    # only the new daemon's own folder, empty
+    left = [p for p in s.work.glob(".early-*/**/*")]
+    assert left == [], left[:5]
+    assert len(list(s.work.glob(".early-*"))) == 1
+    tid = submit_file(s, path)["id"]
+    t = wait_done(s, tid)
+    assert t["status"] == "accepted", (t, s.log()[-3000:])
+    assert transfer_row(daemons.database, tid) == ("accepted", 1)
+    check_sahke2_aips(s, t, pkg)
+    assert "unpack (early)" in phase_times(s.log(), tid)
+    check_store_agrees(s, daemons.database)
+    assert [p for p in s.work.glob(".early-*/*")] == []
+    daemons.stop(s)
+    assert list(s.work.glob(".early-*")) == []   # a clean stop removes it
     for p in (path, s.store):                   # 1 GiB: not kept by pytest
         if p.is_dir():
             shutil.rmtree(p)
