@@ -94,6 +94,13 @@ SELECT 'CREATE DATABASE sailo OWNER sailo_owner'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'sailo') \gexec
 -- the tests' and benchmarks' scratch databases are dropped as the owner
 GRANT pg_signal_backend TO sailo_owner;
+-- Write-heavy (every act writes its audit event twice: queued, then
+-- chained): checkpoints less often, and their full-page images in the WAL
+-- compressed.  Reloadable, so clusters made before this get them too.
+ALTER SYSTEM SET max_wal_size = '4GB';
+ALTER SYSTEM SET checkpoint_timeout = '15min';
+ALTER SYSTEM SET wal_compression = on;
+SELECT pg_reload_conf() \gset
 SQL
 }
 

@@ -53,6 +53,15 @@ void	audit_set_syslog(bool on);
 /* Records an act.  Returns 0, or -1 (the db's error, or a bad event). */
 int	audit_record(struct db *db, const struct audit_event *ev);
 
+/* Chains every committed event waiting in the queue, in batches (each a
+ * transaction of its own; db must not be in one).  0, or -1. */
+int	audit_chain_queued(struct db *db);
+/* A thread of the daemon that chains soon after each commit that queued
+ * events, and every second what other processes queued; stop chains
+ * what is left.  Without it, audit_record()'s commit chains at once. */
+int	audit_chainer_start(const char *conninfo);
+void	audit_chainer_stop(void);
+
 /* RFC 8785 canonical JSON of v (integers, strings, booleans, null, arrays,
  * objects; reals and keys holding NUL are refused).  Integers are written
  * as they are: audit details keep them within ±2^53, where that is what
@@ -69,6 +78,7 @@ struct audit_verdict {
 	long long checkpoints;
 	long long last_checkpoint_seq;
 	long long unanchored;		/* events after the last checkpoint */
+	long long queued;		/* committed, not yet chained */
 };
 /* Walks the chain in one snapshot; checkpoints must be signed by trusted
  * (NULL: checkpoints are not checked).  0 with *out filled, or -1 when

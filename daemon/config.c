@@ -85,7 +85,6 @@ static const struct config_key config_keys[] = {
 	KEY("audit", "checkpoint_minutes", CONFIG_INT,
 	    audit_checkpoint_minutes, 1, 1440, "10"),
 	KEY("audit", "syslog", CONFIG_BOOL, audit_syslog, 0, 1, "false"),
-	KEY("audit", "chain_slots", CONFIG_INT, audit_chain_slots, 0, 256, "2"),
 	KEY("storage", "spool", CONFIG_STR, storage_spool, 0, 0, "var/spool"),
 	KEY("storage", "root", CONFIG_STR, storage_root, 0, 0, "var/store"),
 	KEY("storage", "work", CONFIG_STR, storage_work, 0, 0, "var/work"),

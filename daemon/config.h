@@ -34,7 +34,6 @@ struct config {
 	long long audit_checkpoint_events;
 	int	 audit_checkpoint_minutes;
 	bool	 audit_syslog;
-	int	 audit_chain_slots;	/* 0: no limit */
 	/* [storage] */
 	char	*storage_spool;		/* uploads in progress and received */
 	char	*storage_root;		/* AIPs: <root>/aips/<id>/v<N>/ */

@@ -5,7 +5,6 @@
  * here, because the caller alone knows whether it is safe to repeat.
  */
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +24,15 @@ struct db {
 	 * audit chain's hot path), parsed once per session. */
 	char		*prepared[DB_PREPARED_MAX];
 	int		 nprepared;
+	/* db_begin() was called and BEGIN not yet sent: it travels with the
+	 * transaction's first statement, one round trip fewer per
+	 * transaction. */
+	bool		 begin_pending;
 };
 
 struct db_result {
 	PGresult *res;
 };
-
-/* db_set_commit_slots(): free slots, and those waiting for one. */
-static pthread_mutex_t	 db_slots_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t	 db_slots_free = PTHREAD_COND_INITIALIZER;
-static int		 db_slots_limit, db_slots_used;
 
 static void	db_drop_hook(struct db *db);
 static void	db_forget_prepared(struct db *db);
@@ -127,6 +125,111 @@ db_sqlstate(const struct db *db)
 	return db->sqlstate;
 }
 
+/* One statement of db_pipeline(): prepared (name) or not (sql). */
+struct db_stmt {
+	const char		*sql;
+	const char		*name;
+	int			 nparams;
+	const char *const	*params;
+	const char		*what;		/* for the error message */
+};
+
+/*
+ * Runs n statements in one round trip (libpq pipeline mode), in order; a
+ * failure makes the server skip the rest.  Returns 0 when all succeeded,
+ * with the result of statement keep (-1: none) in *kept; else -1 with the
+ * first failure's error.  The connection leaves pipeline mode either way.
+ */
+static int
+db_pipeline(struct db *db, const struct db_stmt *st, int n, int keep,
+    PGresult **kept)
+{
+	PGresult *res;
+	int i, ok = 0, rc = -1;
+
+	*kept = NULL;
+	db->error[0] = '\0';
+	if (PQenterPipelineMode(db->conn) != 1) {
+		db_set_error(db, "pipeline", NULL);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if ((st[i].name ? PQsendQueryPrepared(db->conn, st[i].name,
+		    st[i].nparams, st[i].params, NULL, NULL, 0) :
+		    PQsendQueryParams(db->conn, st[i].sql, st[i].nparams, NULL,
+		    st[i].params, NULL, NULL, 0)) != 1)
+			break;
+	if (i < n || PQpipelineSync(db->conn) != 1) {
+		db_set_error(db, "pipeline", NULL);
+		goto drain;
+	}
+	/* Each statement's result, then NULL; then the sync. */
+	for (i = 0; i < n; i++) {
+		if ((res = PQgetResult(db->conn)) == NULL)
+			break;
+		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
+		    PQresultStatus(res) == PGRES_COMMAND_OK) {
+			ok++;
+			if (i == keep)
+				*kept = res;
+			else
+				PQclear(res);
+		} else {
+			if (db->error[0] == '\0')
+				db_set_error(db, st[i].what, res);
+			PQclear(res);
+		}
+		while ((res = PQgetResult(db->conn)) != NULL)
+			PQclear(res);
+	}
+	if (ok == n)
+		rc = 0;
+drain:
+	while ((res = PQgetResult(db->conn)) != NULL &&
+	    PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+		PQclear(res);
+	PQclear(res);
+	if (db->conn)
+		PQexitPipelineMode(db->conn);
+	if (rc == -1) {
+		PQclear(*kept);
+		*kept = NULL;
+	}
+	return rc;
+}
+
+/* db_query() of a transaction's first statement: BEGIN goes with it. */
+static int
+db_query_after_begin(struct db *db, struct db_result **out, const char *sql,
+    int nparams, const char *const *params)
+{
+	struct db_stmt st[2] = {
+		{ "BEGIN", NULL, 0, NULL, "begin" },
+		{ sql, NULL, nparams, params, "query" },
+	};
+	PGresult *res;
+
+	db->begin_pending = false;
+	if (db_connect(db) == -1)
+		return -1;
+	if (db_pipeline(db, st, 2, out ? 1 : -1, &res) == -1) {
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			PQfinish(db->conn);	/* reconnect next time */
+			db->conn = NULL;
+		}
+		return -1;
+	}
+	if (out == NULL)
+		return 0;
+	if ((*out = malloc(sizeof(**out))) == NULL) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error), "out of memory");
+		return -1;
+	}
+	(*out)->res = res;
+	return 0;
+}
+
 int
 db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
     const char *const *params)
@@ -137,6 +240,8 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 	if (out)
 		*out = NULL;
 	db->sqlstate[0] = '\0';
+	if (db->begin_pending)
+		return db_query_after_begin(db, out, sql, nparams, params);
 	if (db_connect(db) == -1)
 		return -1;
 	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
@@ -210,52 +315,14 @@ found:
 	return 0;
 }
 
-void
-db_set_commit_slots(int n)
-{
-	pthread_mutex_lock(&db_slots_lock);
-	db_slots_limit = n > 0 ? n : 0;
-	pthread_cond_broadcast(&db_slots_free);
-	pthread_mutex_unlock(&db_slots_lock);
-}
-
-static bool
-db_slot_take(void)
-{
-	bool taken = false;
-
-	pthread_mutex_lock(&db_slots_lock);
-	if (db_slots_limit > 0) {
-		while (db_slots_used >= db_slots_limit && db_slots_limit > 0)
-			pthread_cond_wait(&db_slots_free, &db_slots_lock);
-		db_slots_used++;
-		taken = true;
-	}
-	pthread_mutex_unlock(&db_slots_lock);
-	return taken;
-}
-
-static void
-db_slot_give(bool *taken)
-{
-	if (!*taken)
-		return;
-	*taken = false;
-	pthread_mutex_lock(&db_slots_lock);
-	db_slots_used--;
-	pthread_cond_signal(&db_slots_free);
-	pthread_mutex_unlock(&db_slots_lock);
-}
-
 int
 db_query_commit(struct db *db, struct db_result **out, const char *sql,
     int nparams, const char *const *params, const char *after)
 {
+	struct db_stmt st[4];
 	char name[16], after_name[16];
-	static const char *const what[] = { "query", "commit", "after commit" };
-	PGresult *res, *first = NULL;
-	int rc = -1, n, want = after ? 3 : 2, ok = 0;
-	bool slot;
+	PGresult *first = NULL;
+	int rc, n = 0, keep;
 
 	if (out)
 		*out = NULL;
@@ -271,51 +338,16 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 		db_rollback(db);
 		return -1;
 	}
-	/* Few of this process's transactions queue for the lock the
-	 * statement takes (the audit chain's head): the server hands it on
-	 * faster to a short queue than to a long one on a busy machine. */
-	slot = db_slot_take();
-	if (PQenterPipelineMode(db->conn) != 1 ||
-	    PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL,
-	    0) != 1 ||
-	    PQsendQueryParams(db->conn, "COMMIT", 0, NULL, NULL, NULL, NULL,
-	    0) != 1 ||
-	    (after && PQsendQueryPrepared(db->conn, after_name, 0, NULL, NULL,
-	    NULL, 0) != 1) || PQpipelineSync(db->conn) != 1) {
-		db_set_error(db, "pipeline", NULL);
-		goto drain;
-	}
-	/* Each statement's result, then NULL; then the sync. */
-	for (n = 0; n < want; n++) {
-		if (n == 2)		/* COMMIT answered: the lock is free */
-			db_slot_give(&slot);
-		if ((res = PQgetResult(db->conn)) == NULL)
-			break;
-		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
-		    PQresultStatus(res) == PGRES_COMMAND_OK) {
-			ok++;
-			if (n == 0)
-				first = res;
-			else
-				PQclear(res);
-		} else {
-			if (db->error[0] == '\0')
-				db_set_error(db, what[n], res);
-			PQclear(res);
-		}
-		while ((res = PQgetResult(db->conn)) != NULL)
-			PQclear(res);
-	}
-	if (ok == want)
-		rc = 0;
-drain:
-	db_slot_give(&slot);
-	while ((res = PQgetResult(db->conn)) != NULL &&
-	    PQresultStatus(res) != PGRES_PIPELINE_SYNC)
-		PQclear(res);
-	PQclear(res);
-	if (db->conn)
-		PQexitPipelineMode(db->conn);
+	if (db->begin_pending)
+		st[n++] = (struct db_stmt){ "BEGIN", NULL, 0, NULL, "begin" };
+	db->begin_pending = false;
+	keep = n;
+	st[n++] = (struct db_stmt){ sql, name, nparams, params, "query" };
+	st[n++] = (struct db_stmt){ "COMMIT", NULL, 0, NULL, "commit" };
+	if (after)
+		st[n++] = (struct db_stmt){ after, after_name, 0, NULL,
+		    "after commit" };
+	rc = db_pipeline(db, st, n, keep, &first);
 	if (rc == 0 && out) {
 		if ((*out = malloc(sizeof(**out))) == NULL)
 			rc = -1;
@@ -343,6 +375,11 @@ db_exec_script(struct db *db, const char *sql)
 
 	if (db_connect(db) == -1)
 		return -1;
+	if (db->begin_pending) {
+		db->begin_pending = false;
+		if (db_query(db, NULL, "BEGIN", 0, NULL) == -1)
+			return -1;
+	}
 	res = PQexec(db->conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -357,7 +394,10 @@ int
 db_begin(struct db *db)
 {
 	db_drop_hook(db);	/* nothing of an abandoned transaction stays */
-	return db_query(db, NULL, "BEGIN", 0, NULL);
+	if (db_in_transaction(db))
+		return db_query(db, NULL, "BEGIN", 0, NULL);	/* its warning */
+	db->begin_pending = true;
+	return 0;
 }
 
 static void
@@ -383,10 +423,12 @@ db_commit(struct db *db)
 		db_rollback(db);
 		return -1;
 	}
-	if (rc != 1)			/* 1: the hook committed */
-		rc = db_query(db, NULL, "COMMIT", 0, NULL);
-	else
+	if (rc == 1)			/* 1: the hook committed */
 		rc = 0;
+	else if (db->begin_pending)	/* nothing was run: nothing to do */
+		db->begin_pending = false;
+	else
+		rc = db_query(db, NULL, "COMMIT", 0, NULL);
 	if (rc == 0 && db->has_hook && db->hook.after_commit &&
 	    db->hook.after_commit(db, db->hook.arg) == -1)
 		rc = -1;
@@ -397,7 +439,8 @@ db_commit(struct db *db)
 bool
 db_in_transaction(const struct db *db)
 {
-	return db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE;
+	return db->begin_pending ||
+	    (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE);
 }
 
 void
@@ -423,6 +466,7 @@ db_rollback(struct db *db)
 
 	/* Keep the error that made the caller roll back. */
 	memcpy(saved, db->error, sizeof(saved));
+	db->begin_pending = false;
 	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		(void)db_query(db, NULL, "ROLLBACK", 0, NULL);
 	memcpy(db->error, saved, sizeof(saved));

@@ -34,11 +34,6 @@ int		 db_query(struct db *db, struct db_result **out,
 int		 db_query_commit(struct db *db, struct db_result **out,
 		    const char *sql, int nparams, const char *const *params,
 		    const char *after);
-/* At most n connections of this process (n > 0; 0: no limit) run
- * db_query_commit()'s statement and COMMIT at once; the others wait here,
- * in the process, until one has its COMMIT answered (the statement after
- * COMMIT runs outside the limit).  Set once, before any thread uses it. */
-void		 db_set_commit_slots(int n);
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);

@@ -175,6 +175,10 @@ serve(const struct config *cfg)
 		return 1;
 	}
 	evthread_use_pthreads();
+	/* Before anything records an act; without it acts chain inline. */
+	if (audit_chainer_start(conninfo) == -1)
+		log_warn("audit: no chainer thread; each act chains as it "
+		    "commits");
 	sv.app.cfg = cfg;
 	sv.app.base = event_base_new();
 	sv.app.metrics = metrics_new();
@@ -283,6 +287,7 @@ out:
 	http_server_free(sv.http);
 	workers_free(sv.app.requests);
 	workers_free(sv.app.jobs);
+	audit_chainer_stop();	/* after the last act */
 	ingest_shutdown();
 	health_stop(sv.app.health);
 	metrics_free(sv.app.metrics);
@@ -447,7 +452,6 @@ main(int argc, char **argv)
 	}
 	if (log_open(cfg.log_file) == -1)
 		return 2;
-	db_set_commit_slots(cfg.audit_chain_slots);
 	if (strcmp(argv[i], "serve") == 0 && argc == i + 1)
 		rc = serve(&cfg);
 	else if (strcmp(argv[i], "db") == 0 && argc == i + 2 &&

@@ -151,7 +151,9 @@ audit_event_json(struct db_result *r, int i)
 }
 
 /* Reading the trail is an act too; the query text is kept beside the
- * event and chained by its digest only. */
+ * event and chained by its digest only.  Then whatever has committed is
+ * chained (the chainer may not have come round yet), so that the reader
+ * sees every act that committed before the read, this read included. */
 static int
 audit_record_read(struct api_call *call, struct db *db, const char *action)
 {
@@ -162,7 +164,7 @@ audit_record_read(struct api_call *call, struct db *db, const char *action)
 		.text = call->query,
 	};
 
-	if (audit_record(db, &ev) == -1) {
+	if (audit_record(db, &ev) == -1 || audit_chain_queued(db) == -1) {
 		api_db_error(call, db);
 		return -1;
 	}

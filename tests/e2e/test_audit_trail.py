@@ -77,20 +77,6 @@ def test_concurrent_acts_form_one_valid_chain(fresh_database, tmp_path):
         other.stop()
 
 
-def test_one_chain_slot_and_no_limit_chain_the_same(fresh_database, tmp_path):
-    # audit.chain_slots: with one slot every act of the first daemon waits
-    # in the daemon for the one before it to have its COMMIT answered; the
-    # second queues all of its acts in PostgreSQL.  Neither stalls, and
-    # both end in one valid chain.
-    sailo = Sailo(fresh_database, tmp_path, audit_chain_slots=1)
-    other = Sailo(fresh_database, tmp_path, audit_chain_slots=0)
-    try:
-        concurrent_acts(sailo, other)
-    finally:
-        sailo.stop()
-        other.stop()
-
-
 def concurrent_acts(sailo, other):
     admin = sailo.token("admin")
     auditor = sailo.token("auditor")
@@ -288,7 +274,11 @@ def test_nobody_can_change_the_trail(fresh_database):
     with psycopg2.connect(conninfo("sailo_app", fresh_database)) as c:
         cur = c.cursor()
         for st in ("UPDATE audit_events SET actor = 'x'",
-                   "DELETE FROM audit_events", "TRUNCATE audit_events"):
+                   "DELETE FROM audit_events", "TRUNCATE audit_events",
+                   # committed events waiting for the chainer cannot be
+                   # taken out except by chaining them
+                   "UPDATE audit_queue SET actor = 'x'",
+                   "DELETE FROM audit_queue", "TRUNCATE audit_queue"):
             with pytest.raises(psycopg2.errors.InsufficientPrivilege):
                 cur.execute(st)
             c.rollback()
@@ -301,6 +291,77 @@ def test_nobody_can_change_the_trail(fresh_database):
                                match="append-only"):
                 cur.execute(st)
             c.rollback()
+
+
+def queue_event_as_app(cur, action, actor):
+    """What an act's commit leaves for the chainer: the canonical event
+    split around the "at" and "seq" values the chainer adds."""
+    a = '{"action":%s,"actor":%s,"at":' % (json.dumps(action), json.dumps(actor))
+    b = (',"details":{"n":1},"object_id":null,"object_type":null,'
+         '"outcome":"success","role":null,"seq":')
+    cur.execute("INSERT INTO audit_queue (a, b, actor, action, outcome, details) "
+                "VALUES (%s, %s, %s, %s, 'success', '{\"n\": 1}')",
+                (a, b, actor, action))
+
+
+def events_of(database, action):
+    with psycopg2.connect(conninfo("sailo_owner", database)) as c:
+        cur = c.cursor()
+        cur.execute("SELECT seq, actor FROM audit_events WHERE action = %s "
+                    "ORDER BY seq", (action,))
+        return cur.fetchall()
+
+
+def test_events_left_queued_are_chained_by_the_next_daemon(fresh_database, tmp_path):
+    # a process that committed acts and died before chaining them
+    populate(fresh_database, 1)
+    with psycopg2.connect(conninfo("sailo_app", fresh_database)) as c:
+        cur = c.cursor()
+        for i in range(3):
+            queue_event_as_app(cur, "test.orphan", f"ghost-{i}")
+    assert events_of(fresh_database, "test.orphan") == []
+    sailo = Sailo(fresh_database, tmp_path)
+    try:
+        import time
+        deadline = time.time() + 10
+        while len(events_of(fresh_database, "test.orphan")) < 3:
+            assert time.time() < deadline, "the daemon did not chain them"
+            time.sleep(0.1)
+        rows = events_of(fresh_database, "test.orphan")
+        assert [r[1] for r in rows] == ["ghost-0", "ghost-1", "ghost-2"]
+        assert [r[0] for r in rows] == list(range(rows[0][0], rows[0][0] + 3))
+    finally:
+        sailo.stop()
+    v = verdict_of(fresh_database)
+    assert v["ok"] is True and v["queued"] == 0, v
+
+
+def test_a_long_transaction_with_an_act_does_not_stall_the_chain(fresh_database, tmp_path):
+    sailo = Sailo(fresh_database, tmp_path)
+    try:
+        admin = sailo.token("admin")
+        auditor = sailo.token("auditor")
+        held = psycopg2.connect(conninfo("sailo_app", fresh_database))
+        cur = held.cursor()
+        queue_event_as_app(cur, "test.held", "slow-writer")   # not committed
+        made = set()
+        for i in range(5):
+            r = sailo.post("/v1/tokens", {"name": f"meanwhile-{i}", "role": "auditor"},
+                           token=admin)
+            assert r.status_code == 201
+            made.add(r.json()["id"])
+        seen = {e["object_id"] for e in
+                sailo.get("/v1/audit?action=token.create&limit=100",
+                          token=auditor).json()["items"]}
+        assert made <= seen, (made, seen)
+        assert events_of(fresh_database, "test.held") == []
+        held.commit()
+        held.close()
+        v = sailo.get("/v1/audit/verify", token=auditor).json()
+        assert v["ok"] is True, v
+        assert [r[1] for r in events_of(fresh_database, "test.held")] == ["slow-writer"]
+    finally:
+        sailo.stop()
 
 
 def test_denial_flood_is_one_event_a_minute_with_a_count(fresh_database, tmp_path):

@@ -878,7 +878,7 @@ def test_unlisted_format_is_a_warning_under_the_warn_policy(ingest):
 # --- person identity codes -------------------------------------------------
 
 SEARCHED_TABLES = ("records", "case_files", "files", "aips",
-                   "transfer_findings", "audit_events")
+                   "transfer_findings", "audit_events", "audit_queue")
 
 
 def test_person_identity_codes_are_never_stored_in_clear(ingest, database):
