@@ -4,7 +4,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # Flags Sailo always needs, even when CFLAGS is given on the command line.
-XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest -Iformats \
+XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iingest -Iformats -Iretention \
            -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
            -I/usr/include/libxml2
 LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
@@ -20,7 +20,7 @@ DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         curl wrk openssl
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \
-              $(wildcard ingest/*.c formats/*.c)
+              $(wildcard ingest/*.c formats/*.c retention/*.c)
 # The bundled schemas, embedded in the binary (formats/schemas.S).
 DAEMON_ASM := $(wildcard formats/*.S)
 DAEMON_OBJ := $(DAEMON_SRC:%.c=build/%.o) $(DAEMON_ASM:%.S=build/%.o)
@@ -40,7 +40,7 @@ all: sailo
 sailo: build/daemon/main.o $(DAEMON_OBJ)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS)
 
-HEADERS    := $(wildcard daemon/*.h ingest/*.h formats/*.h)
+HEADERS    := $(wildcard daemon/*.h ingest/*.h formats/*.h retention/*.h)
 
 build/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
@@ -147,7 +147,7 @@ bench: db build/tests/httpsink build/bench/audit_bench
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \
-	    formats/*.h tests/unit/*.c \
+	    formats/*.h retention/*.c retention/*.h tests/unit/*.c \
 	    tests/*.c tests/fuzz/*.c
 
 clean:

@@ -1,0 +1,102 @@
+/*
+ * retention.h — how long a record is kept, and until when: the rules of
+ * "Retention and disposal" in DESIGN.md, without the database.  dates.c
+ * owns calendar arithmetic, rules.c which period and trigger apply.  Calendar
+ * dates are civil dates in Europe/Helsinki (a retention period ends on a
+ * day, not at an instant); the callers give dates already in that zone.
+ */
+#ifndef SAILO_RETENTION_H
+#define SAILO_RETENTION_H
+
+#include <stdbool.h>
+
+struct ret_date {
+	int	y, m, d;
+};
+
+/* "YYYY-MM-DD", or the date part of an xs:dateTime ("YYYY-MM-DDT…"): a
+ * real calendar day, years 1–9999.  true when s is one. */
+bool	dates_parse(const char *s, struct ret_date *out);
+/* "YYYY-MM-DD" into out[11]. */
+void	dates_format(const struct ret_date *d, char out[11]);
+int	dates_cmp(const struct ret_date *a, const struct ret_date *b);
+bool	dates_is_leap(int y);
+
+/* Retention in years: -1 is permanent; 0 means it may go at once. */
+#define RET_PERMANENT	(-1L)
+
+enum ret_end {
+	RET_END_DATE,		/* *end holds the day it ends */
+	RET_END_PERMANENT,	/* never due */
+	RET_END_WAITING,	/* the trigger date is not known yet: not due */
+	RET_END_INVALID,	/* a period below -1 */
+};
+
+/*
+ * The end of retention: trigger date + years, on the calendar (29.2. + N
+ * years is 28.2. when that year has no 29.2.); with round_to_year_end, the
+ * 31.12. of that year.  trigger NULL: not known yet.  A date past 9999 is
+ * treated as permanent (no archive outlives it, and it cannot be written).
+ */
+enum ret_end dates_end(const struct ret_date *trigger, long years,
+	    bool round_to_year_end, struct ret_date *end);
+
+/*
+ * Triggers (laskentaperuste) whose date Sailo knows from the package; any
+ * other waits for a life-cycle event (POST /v1/retention/events).  Matched
+ * on the text, ignoring case and surrounding spaces.
+ */
+enum ret_trigger {
+	RET_TRIGGER_EVENT,		/* a life-cycle event sets it */
+	RET_TRIGGER_CASE_DECIDED,	/* "Asian lopullinen ratkaisu" */
+	RET_TRIGGER_DOCUMENT_DATE,	/* "Asiakirjan päivämäärä" */
+	RET_TRIGGER_TRANSFER,		/* "Säilytysjärjestelmään siirto" */
+	RET_TRIGGER_FISCAL_YEAR_END,	/* "Tilikauden päättyminen" */
+};
+enum ret_trigger rules_trigger_kind(const char *text);
+
+/* What the package and the ingest tell of a record; NULL: not known. */
+struct ret_known {
+	const struct ret_date	*case_finished;	/* the case file's latest Finished */
+	const struct ret_date	*case_last_action;	/* its last action's date */
+	const struct ret_date	*record_created;	/* the record's earliest Created */
+	const struct ret_date	*ingested;		/* the transfer's day */
+};
+
+/* The trigger date of kind k from what is known: true and *out, or false
+ * (an event's, or a date the package did not give). */
+bool	rules_trigger_date(enum ret_trigger k, const struct ret_known *known,
+	    struct ret_date *out);
+
+enum ret_precedence {
+	RET_PRECEDENCE_LONGER,	/* the default: the longer period wins */
+	RET_PRECEDENCE_PLAN,
+	RET_PRECEDENCE_PACKAGE,
+};
+/* "longer", "plan" or "package"; -1 otherwise. */
+int	rules_precedence_parse(const char *s);
+
+enum ret_source { RET_FROM_NONE, RET_FROM_PLAN, RET_FROM_PACKAGE };
+
+/*
+ * The period that applies, from the plan's class and the package's own
+ * RetentionPeriod (has_* false: that side says nothing).  -1 on either side
+ * is permanent whatever the precedence.  *disagree is set when both say
+ * something and differ (a warning at ingest); *from says whose period it
+ * is.  Returns the years, or RET_PERMANENT; with neither side, *from is
+ * RET_FROM_NONE and the return value means nothing.
+ */
+long	rules_period_choose(bool plan_has, long plan_years, bool package_has,
+	    long package_years, enum ret_precedence prec, bool *disagree,
+	    enum ret_source *from);
+
+/*
+ * An explicit RetentionPeriodEnd from the package against the computed
+ * end: the later of the two is the end.  Returns 1 when the explicit one
+ * is later (kept), -1 when it is earlier (the computed end stays; a
+ * warning), 0 when they are the same day.  *end gets the one that holds.
+ */
+int	rules_explicit_end(const struct ret_date *computed,
+	    const struct ret_date *explicit_end, struct ret_date *end);
+
+#endif
