@@ -948,6 +948,7 @@ unit_free(struct unit *u)
 	free(u->prev_links);
 	free(u->native_id);
 	free(u->title);
+	free(u->tmp);
 }
 
 /* Adds a file to a unit: src absolute, dst in the bag. */
@@ -1275,7 +1276,13 @@ job_write_unit(struct job *j, struct unit *u, size_t n, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
-	process_path(u->tmp, sizeof(u->tmp), "%s/%zu", j->tmp, n);
+	/* Not a PATH_MAX array in each unit: 10,000 case files made that
+	 * 40 MiB of the job. */
+	if (asprintf(&u->tmp, "%s/%zu", j->tmp, n) == -1) {
+		u->tmp = NULL;
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	spec = (struct aip_spec){ u->tmp, u->files, u->nfiles,
 	    (const char *const *)info, j->cfg->storage_sha512 };
 	rc = aip_write(&spec, u->tagmanifest, err, errlen);

@@ -62,7 +62,7 @@ struct unit {
 	char			 aip_id[37];
 	int			 version;	/* the new one */
 	int			 previous;	/* 0: a new AIP */
-	char			 tmp[PATH_MAX];
+	char			*tmp;		/* its bag being written */
 	char			 tagmanifest[65];
 	struct aip_file		*files;
 	size_t			 nfiles, capfiles;
