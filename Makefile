@@ -46,7 +46,7 @@ build/%.o: %.c $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(XCFLAGS) -MMD -c -o $@ $<
 
-build/%.o: %.S $(wildcard formats/schemas/*.xsd)
+build/%.o: %.S $(wildcard formats/schemas/*.xsd formats/schemas/jhs191/*.xsd)
 	@mkdir -p $(@D)
 	$(CC) -c -o $@ $<
 

@@ -5,6 +5,8 @@
  * runs the loop and takes them down in order on SIGTERM/SIGINT.
  */
 #include <errno.h>
+#include <jansson.h>
+#include <libxml/parser.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <locale.h>
@@ -20,6 +22,7 @@
 #include "api.h"
 #include "audit.h"
 #include "config.h"
+#include "formats.h"
 #include "db.h"
 #include "health.h"
 #include "http.h"
@@ -30,6 +33,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "reconcile.h"
+#include "retention.h"
 #include "tokens.h"
 #include "workers.h"
 
@@ -45,6 +49,7 @@ usage(void)
 	    "[--clearance VALUE]...\n"
 	    "       sailo [--config FILE] audit keygen\n"
 	    "       sailo [--config FILE] audit verify\n"
+	    "       sailo plan check [--lenient] FILE\n"
 	    "       sailo version\n"
 	    "roles: integration, records_manager, auditor, admin\n");
 	exit(2);
@@ -425,6 +430,90 @@ out:
 	return rc;
 }
 
+/* ---- plan ---------------------------------------------------------------- */
+
+/* The largest plan file read: a city's plan is a few MB. */
+#define PLAN_MAX_BYTES	(64L * 1024 * 1024)
+
+/*
+ * `sailo plan check [--lenient] FILE`: what an import would say of a JHS
+ * 191 plan, without a database: its findings (schema problems with the
+ * lines `xmllint --schema` gives, what cannot be resolved) and how many
+ * classes and record types it has.  Exit 0 when it could be imported.
+ */
+static int
+plan_command(int argc, char **argv)
+{
+	struct plan p = { 0 };
+	struct findings f;
+	json_t *out, *items, *fi;
+	FILE *fp = NULL;
+	char err[512], *buf = NULL, *text;
+	const char *path;
+	bool lenient = false;
+	size_t i, ntypes = 0;
+	long len;
+	int rc = 2;
+
+	if (argc >= 1 && strcmp(argv[0], "check") == 0 && argc == 3 &&
+	    strcmp(argv[1], "--lenient") == 0)
+		lenient = true;
+	else if (argc != 2 || strcmp(argv[0], "check") != 0)
+		usage();
+	path = argv[argc - 1];
+	findings_init(&f);
+	xmlInitParser();
+	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
+	    (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+		fprintf(stderr, "sailo: plan check: %s: %s\n", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (len > PLAN_MAX_BYTES) {
+		fprintf(stderr, "sailo: plan check: %s: %ld bytes; a plan is "
+		    "at most %ld\n", path, len, PLAN_MAX_BYTES);
+		goto out;
+	}
+	if ((buf = malloc((size_t)len + 1)) == NULL ||
+	    fread(buf, 1, (size_t)len, fp) != (size_t)len) {
+		fprintf(stderr, "sailo: plan check: %s: cannot read\n", path);
+		goto out;
+	}
+	if (plan_read(&p, buf, (size_t)len, path, lenient, &f, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "sailo: plan check: %s\n", err);
+		goto out;
+	}
+	for (i = 0; i < p.nclasses; i++)
+		ntypes += p.classes[i].ntypes;
+	items = json_array();
+	for (i = 0; i < f.n; i++) {
+		fi = json_pack("{s:s,s:s,s:s}", "severity",
+		    f.items[i].severity == SEVERITY_ERROR ? "error" :
+		    f.items[i].severity == SEVERITY_WARNING ? "warning" : "info",
+		    "code", f.items[i].code, "message", f.items[i].message);
+		if (fi && f.items[i].line > 0)
+			json_object_set_new(fi, "line",
+			    json_integer(f.items[i].line));
+		json_array_append_new(items, fi);
+	}
+	out = json_pack("{s:b,s:I,s:I,s:o}", "ok", f.errors == 0, "classes",
+	    (json_int_t)p.nclasses, "record_types", (json_int_t)ntypes,
+	    "findings", items);
+	text = json_dumps(out, JSON_COMPACT);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(out);
+	rc = f.errors == 0 ? 0 : 1;
+out:
+	if (fp)
+		fclose(fp);
+	free(buf);
+	plan_free(&p);
+	findings_free(&f);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -445,6 +534,8 @@ main(int argc, char **argv)
 		printf("sailo %s\n", SAILO_VERSION);
 		return 0;
 	}
+	if (strcmp(argv[i], "plan") == 0)	/* needs no configuration */
+		return plan_command(argc - i - 1, argv + i + 1);
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sailo: %s\n", err);
 		config_free(&cfg);

@@ -9,6 +9,9 @@
 #define SAILO_RETENTION_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+struct findings;
 
 struct ret_date {
 	int	y, m, d;
@@ -98,5 +101,66 @@ long	rules_period_choose(bool plan_has, long plan_years, bool package_has,
  */
 int	rules_explicit_end(const struct ret_date *computed,
 	    const struct ret_date *explicit_end, struct ret_date *end);
+
+/* ---- the information-management plan (plan.c) ------------------------- */
+
+/* A record type (Asiakirjatieto) of a class's process. */
+struct plan_type {
+	char	*name;		/* AsiakirjaluokkaTeksti */
+	bool	 own;		/* its own retention; else the process's */
+	long	 years;		/* RET_PERMANENT for permanent */
+	char	*basis;		/* SailytysajanPerusteTeksti */
+	char	*trigger;	/* SailytysajanLaskentaperusteTeksti, or NULL */
+	int	 publicity;	/* JulkisuusluokkaKoodi 1–4 */
+	long	 line;
+};
+
+/* A class (Luokka) whose retention resolved, with its process's
+ * retention and restrictions. */
+struct plan_class {
+	char			*code;		/* normalised: "10 03 00 09" */
+	char			*title;
+	long			 years;
+	char			*basis;
+	char			*trigger;	/* or NULL */
+	int			 publicity;	/* 1–4 */
+	struct plan_type	*types;
+	size_t			 ntypes;
+	long			 line;
+};
+
+struct plan {
+	char			*title;		/* TosTiedot */
+	char			*organisation;
+	char			*version;	/* TosVersio */
+	struct plan_class	*classes;
+	size_t			 nclasses;
+};
+
+/* Parses the bundled JHS 191 schema once (after xmlInitParser()); 0, or
+ * -1 with err. */
+int	plan_init(char *err, size_t errlen);
+/*
+ * Reads a JHS 191 plan from xml (len bytes; name is how findings call
+ * it).  libxml2 parses it with no network, no DTD and no entities (a
+ * DOCTYPE is PLAN_DOCTYPE) and validates it against the bundled schema:
+ * each problem libxml2 reports is a PLAN_SCHEMA finding with its line, as
+ * `xmllint --schema` gives them.  Then inheritance is resolved: a record
+ * type whose Sailytysaikatiedot or Kayttorajoitustiedot is empty or absent
+ * takes its process's.  A class whose process has no retention (or a
+ * record type with a broken one of its own) cannot be resolved:
+ * PLAN_UNRESOLVED, naming it and why.
+ * Strict (lenient false): every problem is an error.  Lenient: schema
+ * problems are warnings and what cannot be resolved is left out (a
+ * warning each); nothing left is the error PLAN_NOTHING_RESOLVABLE.
+ * Returns 0 (f->errors decides), or -1 when Sailo failed (err).
+ */
+int	plan_read(struct plan *out, const char *xml, size_t len,
+	    const char *name, bool lenient, struct findings *f, char *err,
+	    size_t errlen);
+void	plan_free(struct plan *p);
+/* "Julkinen", "Osittain salassa pidettävä", "Salassa pidettävä",
+ * "Ei-julkinen" for codes 1–4; NULL otherwise. */
+const char *plan_publicity_name(int code);
 
 #endif
