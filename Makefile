@@ -104,6 +104,9 @@ db: deps sailo
 	./sailo audit keygen
 
 run: db
+	@/usr/bin/python3 tools/demo_plan.py -o var/demo-plan.xml
+	@./sailo plan import var/demo-plan.xml >/dev/null && \
+	  echo "demo plan loaded (tools/demo_plan.py; see GET /v1/plan)"
 	@./sailo token create --role admin --name admin
 	./sailo serve
 

@@ -30,6 +30,7 @@ static const struct api_route *const api_tables[] = {
 	route_health_rows,
 	route_tokens_rows,
 	route_audit_rows,
+	route_plan_rows,
 	route_transfers_rows,
 	route_uploads_rows,
 	route_aips_rows,
@@ -861,6 +862,19 @@ api_admitted(struct http_request *req, struct api_call *call)
 		}
 		http_request_read_body(req, HTTP_BODY_GATHER,
 		    (uint64_t)call->app->cfg->max_json_bytes, NULL,
+		    api_body_done, (http_abort_fn)api_call_free, call);
+		return;
+	}
+	if (call->route->body == API_BODY_XML) {
+		ctype = http_request_header(req, "Content-Type");
+		if (ctype && strncasecmp(ctype, "application/xml", 15) != 0 &&
+		    strncasecmp(ctype, "text/xml", 8) != 0) {
+			api_send_error(req, call, 415, "UNSUPPORTED_MEDIA_TYPE",
+			    "this route takes application/xml");
+			return;
+		}
+		http_request_read_body(req, HTTP_BODY_GATHER,
+		    (uint64_t)call->app->cfg->retention_max_plan_bytes, NULL,
 		    api_body_done, (http_abort_fn)api_call_free, call);
 		return;
 	}

@@ -75,7 +75,9 @@ struct api_call {
 	const char		*text_type;
 };
 
-enum api_body { API_BODY_NONE, API_BODY_JSON };
+/* API_BODY_XML: application/xml or text/xml, up to
+ * retention.max_plan_bytes (the only XML body is a plan). */
+enum api_body { API_BODY_NONE, API_BODY_JSON, API_BODY_XML };
 enum api_pool { API_POOL_REQUESTS, API_POOL_JOBS };
 
 struct api_route {
@@ -172,6 +174,7 @@ extern const struct api_route route_health_rows[];
 void	route_health_init(void);
 extern const struct api_route route_tokens_rows[];
 extern const struct api_route route_audit_rows[];
+extern const struct api_route route_plan_rows[];
 extern const struct api_route route_transfers_rows[];
 extern const struct api_route route_uploads_rows[];
 extern const struct api_route route_aips_rows[];

@@ -34,6 +34,7 @@ struct config {
 	long long audit_checkpoint_events;
 	int	 audit_checkpoint_minutes;
 	bool	 audit_syslog;
+	long long retention_max_plan_bytes;
 	/* [storage] */
 	char	*storage_spool;		/* uploads in progress and received */
 	char	*storage_root;		/* AIPs: <root>/aips/<id>/v<N>/ */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <libxml/parser.h>
+#include <openssl/evp.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <locale.h>
@@ -50,6 +51,7 @@ usage(void)
 	    "       sailo [--config FILE] audit keygen\n"
 	    "       sailo [--config FILE] audit verify\n"
 	    "       sailo plan check [--lenient] FILE\n"
+	    "       sailo [--config FILE] plan import [--lenient] FILE\n"
 	    "       sailo version\n"
 	    "roles: integration, records_manager, auditor, admin\n");
 	exit(2);
@@ -440,10 +442,18 @@ out:
  * 191 plan, without a database: its findings (schema problems with the
  * lines `xmllint --schema` gives, what cannot be resolved) and how many
  * classes and record types it has.  Exit 0 when it could be imported.
+ * `sailo plan import [--lenient] FILE` (cfg given) then stores it as the
+ * next version, as PUT /v1/plan does, recorded as done by "cli".
  */
 static int
-plan_command(int argc, char **argv)
+plan_command(const struct config *cfg, int argc, char **argv)
 {
+	struct plan_import made;
+	struct db *db = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char sha256[65], *conninfo = NULL;
+	const char *verb = cfg ? "import" : "check";
 	struct plan p = { 0 };
 	struct findings f;
 	json_t *out, *items, *fi;
@@ -455,10 +465,10 @@ plan_command(int argc, char **argv)
 	long len;
 	int rc = 2;
 
-	if (argc >= 1 && strcmp(argv[0], "check") == 0 && argc == 3 &&
+	if (argc == 3 && strcmp(argv[0], verb) == 0 &&
 	    strcmp(argv[1], "--lenient") == 0)
 		lenient = true;
-	else if (argc != 2 || strcmp(argv[0], "check") != 0)
+	else if (argc != 2 || strcmp(argv[0], verb) != 0)
 		usage();
 	path = argv[argc - 1];
 	findings_init(&f);
@@ -486,6 +496,19 @@ plan_command(int argc, char **argv)
 	}
 	for (i = 0; i < p.nclasses; i++)
 		ntypes += p.classes[i].ntypes;
+	if (cfg && f.errors == 0) {
+		EVP_Digest(buf, (size_t)len, md, &mdlen, EVP_sha256(), NULL);
+		digest_hex(md, mdlen, sha256);
+		if ((conninfo = config_conninfo(cfg, false)) == NULL ||
+		    (db = db_new(conninfo)) == NULL ||
+		    plan_store(db, &p, sha256, "cli", NULL, lenient, &f,
+		    &made) == -1) {
+			fprintf(stderr, "sailo: plan import: %s\n",
+			    db ? db_error(db) : "no memory");
+			rc = 1;
+			goto out;
+		}
+	}
 	items = json_array();
 	for (i = 0; i < f.n; i++) {
 		fi = json_pack("{s:s,s:s,s:s}", "severity",
@@ -500,6 +523,10 @@ plan_command(int argc, char **argv)
 	out = json_pack("{s:b,s:I,s:I,s:o}", "ok", f.errors == 0, "classes",
 	    (json_int_t)p.nclasses, "record_types", (json_int_t)ntypes,
 	    "findings", items);
+	if (out && db) {
+		json_object_set_new(out, "version", json_integer(made.version));
+		json_object_set_new(out, "new", json_boolean(made.created));
+	}
 	text = json_dumps(out, JSON_COMPACT);
 	printf("%s\n", text ? text : "{}");
 	free(text);
@@ -508,6 +535,8 @@ plan_command(int argc, char **argv)
 out:
 	if (fp)
 		fclose(fp);
+	db_free(db);
+	free(conninfo);
 	free(buf);
 	plan_free(&p);
 	findings_free(&f);
@@ -534,8 +563,9 @@ main(int argc, char **argv)
 		printf("sailo %s\n", SAILO_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[i], "plan") == 0)	/* needs no configuration */
-		return plan_command(argc - i - 1, argv + i + 1);
+	if (strcmp(argv[i], "plan") == 0 && i + 1 < argc &&
+	    strcmp(argv[i + 1], "check") == 0)	/* needs no configuration */
+		return plan_command(NULL, argc - i - 1, argv + i + 1);
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sailo: %s\n", err);
 		config_free(&cfg);
@@ -555,6 +585,8 @@ main(int argc, char **argv)
 		free(owner);
 	} else if (strcmp(argv[i], "audit") == 0)
 		rc = audit_command(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "plan") == 0)
+		rc = plan_command(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "token") == 0)
 		rc = token_command(&cfg, argc - i - 1, argv + i + 1);
 	else

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct db;
 struct findings;
 
 struct ret_date {
@@ -162,5 +163,24 @@ void	plan_free(struct plan *p);
 /* "Julkinen", "Osittain salassa pidettävä", "Salassa pidettävä",
  * "Ei-julkinen" for codes 1–4; NULL otherwise. */
 const char *plan_publicity_name(int code);
+
+/* ---- storing a plan (plan_store.c) -------------------------------------- */
+
+struct plan_import {
+	int	 version;	/* the version these bytes are */
+	bool	 created;	/* false: the same bytes came before */
+	size_t	 classes, record_types;
+};
+/*
+ * Stores p, read from bytes whose SHA-256 is sha256_hex, as the next plan
+ * version, unless those bytes are a version already; records plan.import
+ * by who (role may be NULL) in the same transaction.  0, or -1 (db_error).
+ */
+int	plan_store(struct db *db, const struct plan *p, const char *sha256_hex,
+	    const char *who, const char *role, bool lenient,
+	    const struct findings *f, struct plan_import *out);
+/* The findings as the API and the CLI give them (a jansson array). */
+struct json_t;
+struct json_t *plan_findings_json(const struct findings *f);
 
 #endif

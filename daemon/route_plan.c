@@ -1,0 +1,248 @@
+/*
+ * route_plan.c — the information-management plan (records managers):
+ * PUT /v1/plan imports JHS 191 XML as a new version (?lenient=1 leaves out
+ * what cannot be resolved), GET /v1/plan is the current version with its
+ * classes, GET /v1/plan/versions lists the versions, GET
+ * /v1/plan/classes/{code} is one class of the current version.  Reading
+ * and storing are retention/plan.c and plan_store.c.
+ */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "db.h"
+#include "formats.h"
+#include "package.h"
+#include "retention.h"
+
+#define PLAN_CLASS_COLUMNS \
+	"code, title, retention_years, basis, trigger, publicity, " \
+	"record_types::text"
+
+static json_t *
+plan_class_json(struct db_result *r, int row)
+{
+	json_error_t jerr;
+
+	return json_pack("{s:s,s:s?,s:I,s:s?,s:s?,s:s?,s:o}",
+	    "code", db_value(r, row, 0),
+	    "title", db_isnull(r, row, 1) ? NULL : db_value(r, row, 1),
+	    "retention_years", (json_int_t)strtoll(db_value(r, row, 2), NULL,
+	    10),
+	    "basis", db_isnull(r, row, 3) ? NULL : db_value(r, row, 3),
+	    "trigger", db_isnull(r, row, 4) ? NULL : db_value(r, row, 4),
+	    "publicity", db_isnull(r, row, 5) ? NULL :
+	    plan_publicity_name(atoi(db_value(r, row, 5))),
+	    "record_types", json_loads(db_value(r, row, 6), 0, &jerr));
+}
+
+#define PLAN_VERSION_COLUMNS \
+	"version, encode(sha256, 'hex'), title, organisation, tos_version, " \
+	"imported_by, " API_SQL_TIME("imported_at") ", lenient, classes, " \
+	"record_types"
+
+static json_t *
+plan_version_json(struct db_result *r, int row)
+{
+	return json_pack("{s:I,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:b,s:I,s:I}",
+	    "version", (json_int_t)strtoll(db_value(r, row, 0), NULL, 10),
+	    "sha256", db_value(r, row, 1),
+	    "title", db_isnull(r, row, 2) ? NULL : db_value(r, row, 2),
+	    "organisation", db_isnull(r, row, 3) ? NULL : db_value(r, row, 3),
+	    "tos_version", db_isnull(r, row, 4) ? NULL : db_value(r, row, 4),
+	    "imported_by", db_value(r, row, 5),
+	    "imported_at", db_value(r, row, 6),
+	    "lenient", strcmp(db_value(r, row, 7), "t") == 0,
+	    "classes", (json_int_t)strtoll(db_value(r, row, 8), NULL, 10),
+	    "record_types", (json_int_t)strtoll(db_value(r, row, 9), NULL,
+	    10));
+}
+
+static void
+route_plan_put(struct api_call *call, struct db *db)
+{
+	struct plan p;
+	struct findings f;
+	struct plan_import made;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	char sha256[65], err[512], *lenient_text = NULL, where[64];
+	bool lenient = false;
+	json_t *reply;
+
+	findings_init(&f);
+	if (api_query_param(&lenient_text, call->query, "lenient") == -1) {
+		api_error(call, 400, "BAD_QUERY", "lenient: bad escapes");
+		goto out;
+	}
+	if (lenient_text && strcmp(lenient_text, "1") != 0 &&
+	    strcmp(lenient_text, "true") != 0 &&
+	    strcmp(lenient_text, "0") != 0 &&
+	    strcmp(lenient_text, "false") != 0) {
+		api_error(call, 400, "BAD_QUERY", "lenient: 1 or 0");
+		goto out;
+	}
+	lenient = lenient_text && (strcmp(lenient_text, "1") == 0 ||
+	    strcmp(lenient_text, "true") == 0);
+	if (call->body == NULL || call->body_len == 0) {
+		api_error(call, 400, "EMPTY_BODY", "the body is the plan: JHS "
+		    "191 XML");
+		goto out;
+	}
+	if (plan_read(&p, call->body, call->body_len, "plan", lenient, &f,
+	    err, sizeof(err)) == -1) {
+		api_error(call, 500, "INTERNAL", "%s", err);
+		goto out;
+	}
+	if (f.errors > 0) {
+		/* Well-formed or not, nothing is imported: every problem is
+		 * in the reply, with its line. */
+		reply = api_error_body("PLAN_INVALID", p.nclasses == 0 &&
+		    findings_has(&f, "PLAN_NOTHING_RESOLVABLE") ?
+		    "the plan has no class whose retention can be resolved; "
+		    "nothing was imported" : lenient ? "the plan cannot be "
+		    "read; nothing was imported" : "the plan does not "
+		    "validate; nothing was imported (?lenient=1 imports what "
+		    "can be resolved)");
+		json_object_set_new(reply, "findings", plan_findings_json(&f));
+		api_reply(call, 422, reply);
+		plan_free(&p);
+		goto out;
+	}
+	EVP_Digest(call->body, call->body_len, md, &mdlen, EVP_sha256(),
+	    NULL);
+	digest_hex(md, mdlen, sha256);
+	if (plan_store(db, &p, sha256, call->who.name,
+	    role_name(call->who.role), lenient, &f, &made) == -1) {
+		plan_free(&p);
+		api_db_error(call, db);
+		goto out;
+	}
+	plan_free(&p);
+	reply = json_pack("{s:i,s:b,s:s,s:I,s:I,s:o}", "version",
+	    made.version, "new", made.created, "sha256", sha256, "classes",
+	    (json_int_t)made.classes, "record_types",
+	    (json_int_t)made.record_types, "findings", plan_findings_json(&f));
+	snprintf(where, sizeof(where), "/v1/plan/versions/%d", made.version);
+	api_header(call, "Location", where);
+	api_reply(call, made.created ? 201 : 200, reply);
+out:
+	free(lenient_text);
+	findings_free(&f);
+}
+
+/* The current version, or 404. */
+static int
+plan_current(struct api_call *call, struct db *db, struct db_result **r)
+{
+	if (db_query(db, r, "SELECT " PLAN_VERSION_COLUMNS " FROM "
+	    "plan_versions ORDER BY version DESC LIMIT 1", 0, NULL) == -1) {
+		api_db_error(call, db);
+		return -1;
+	}
+	if (db_rows(*r) == 0) {
+		api_error(call, 404, "NO_PLAN", "no plan has been imported "
+		    "(PUT /v1/plan)");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+route_plan_get(struct api_call *call, struct db *db)
+{
+	struct db_result *v = NULL, *r = NULL;
+	const char *params[1];
+	json_t *reply, *classes;
+	int i;
+
+	if (plan_current(call, db, &v) == -1)
+		goto out;
+	params[0] = db_value(v, 0, 0);
+	if (db_query(db, &r, "SELECT " PLAN_CLASS_COLUMNS " FROM "
+	    "plan_classes WHERE version = $1::int ORDER BY code", 1,
+	    params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	classes = json_array();
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(classes, plan_class_json(r, i));
+	reply = plan_version_json(v, 0);
+	json_object_set_new(reply, "items", classes);
+	api_reply(call, 200, reply);
+out:
+	db_result_free(v);
+	db_result_free(r);
+}
+
+static void
+route_plan_versions(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	json_t *items;
+	int i;
+
+	if (db_query(db, &r, "SELECT " PLAN_VERSION_COLUMNS " FROM "
+	    "plan_versions ORDER BY version DESC", 0, NULL) == -1) {
+		api_db_error(call, db);
+		return;
+	}
+	items = json_array();
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(items, plan_version_json(r, i));
+	api_reply(call, 200, json_pack("{s:o}", "items", items));
+	db_result_free(r);
+}
+
+static void
+route_plan_class(struct api_call *call, struct db *db)
+{
+	struct db_result *v = NULL, *r = NULL;
+	const char *params[2];
+	char *code;
+	json_t *reply;
+
+	if ((code = package_function_code(call->params[0])) == NULL) {
+		api_error(call, 400, "BAD_CODE", "a function code is digit "
+		    "groups: 10 03 00 09 or 10.03.00.09");
+		return;
+	}
+	if (plan_current(call, db, &v) == -1)
+		goto out;
+	params[0] = db_value(v, 0, 0);
+	params[1] = code;
+	if (db_query(db, &r, "SELECT " PLAN_CLASS_COLUMNS " FROM "
+	    "plan_classes WHERE version = $1::int AND code = $2", 2,
+	    params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) == 0) {
+		api_error(call, 404, "NO_CLASS", "the plan (version %s) has no "
+		    "class %s", params[0], code);
+		goto out;
+	}
+	reply = plan_class_json(r, 0);
+	json_object_set_new(reply, "version", json_integer(atoi(params[0])));
+	api_reply(call, 200, reply);
+out:
+	free(code);
+	db_result_free(v);
+	db_result_free(r);
+}
+
+const struct api_route route_plan_rows[] = {
+	{ "PUT", "/v1/plan", "plan.import", ROLE_RECORDS_MANAGER,
+	    API_BODY_XML, route_plan_put, NULL, API_POOL_JOBS },
+	{ "GET", "/v1/plan", "plan.get", ROLE_RECORDS_MANAGER, API_BODY_NONE,
+	    route_plan_get, NULL, API_POOL_REQUESTS },
+	{ "GET", "/v1/plan/versions", "plan.versions", ROLE_RECORDS_MANAGER,
+	    API_BODY_NONE, route_plan_versions, NULL, API_POOL_REQUESTS },
+	{ "GET", "/v1/plan/classes/{code}", "plan.class",
+	    ROLE_RECORDS_MANAGER, API_BODY_NONE, route_plan_class, NULL,
+	    API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
+};
