@@ -847,35 +847,28 @@ static void
 api_admitted(struct http_request *req, struct api_call *call)
 {
 	const char *ctype;
+	bool xml;
 
 	if (call->route->on_loop) {
 		call->route->on_loop(call, req);
 		api_call_free(call);
 		return;
 	}
-	if (call->route->body == API_BODY_JSON) {
+	if (call->route->body != API_BODY_NONE) {
+		xml = call->route->body == API_BODY_XML;
 		ctype = http_request_header(req, "Content-Type");
-		if (ctype && strncasecmp(ctype, "application/json", 16) != 0) {
+		if (ctype && (xml ? strncasecmp(ctype, "application/xml", 15) !=
+		    0 && strncasecmp(ctype, "text/xml", 8) != 0 :
+		    strncasecmp(ctype, "application/json", 16) != 0)) {
 			api_send_error(req, call, 415, "UNSUPPORTED_MEDIA_TYPE",
+			    xml ? "this route takes application/xml" :
 			    "this route takes application/json");
 			return;
 		}
-		http_request_read_body(req, HTTP_BODY_GATHER,
-		    (uint64_t)call->app->cfg->max_json_bytes, NULL,
-		    api_body_done, (http_abort_fn)api_call_free, call);
-		return;
-	}
-	if (call->route->body == API_BODY_XML) {
-		ctype = http_request_header(req, "Content-Type");
-		if (ctype && strncasecmp(ctype, "application/xml", 15) != 0 &&
-		    strncasecmp(ctype, "text/xml", 8) != 0) {
-			api_send_error(req, call, 415, "UNSUPPORTED_MEDIA_TYPE",
-			    "this route takes application/xml");
-			return;
-		}
-		http_request_read_body(req, HTTP_BODY_GATHER,
-		    (uint64_t)call->app->cfg->retention_max_plan_bytes, NULL,
-		    api_body_done, (http_abort_fn)api_call_free, call);
+		http_request_read_body(req, HTTP_BODY_GATHER, (uint64_t)(xml ?
+		    call->app->cfg->retention_max_plan_bytes :
+		    call->app->cfg->max_json_bytes), NULL, api_body_done,
+		    (http_abort_fn)api_call_free, call);
 		return;
 	}
 	api_start_work(req, call);

@@ -79,7 +79,7 @@ static const struct config_key config_keys[] = {
 	KEY("database", "migrations_dir", CONFIG_STR, db_migrations_dir,
 	    0, 0, "sql"),
 	KEY("retention", "max_plan_bytes", CONFIG_INT64,
-	    retention_max_plan_bytes, 1024, 1073741824LL, "67108864"),
+	    retention_max_plan_bytes, 1024, 1073741824LL, "16777216"),
 	KEY("audit", "key_file", CONFIG_STR, audit_key_file, 0, 0,
 	    "var/keys/audit-ed25519.pem"),
 	KEY("audit", "checkpoint_events", CONFIG_INT64, audit_checkpoint_events,

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "audit.h"
 #include "db.h"
 #include "formats.h"
 #include "package.h"
@@ -60,6 +61,26 @@ plan_version_json(struct db_result *r, int row)
 	    10));
 }
 
+/* A refused import is an act too: who tried, which bytes, how many
+ * problems (the findings themselves are in the reply, not the trail). */
+static void
+plan_audit_refused(struct api_call *call, struct db *db, const char *sha256,
+    const struct findings *f, bool lenient)
+{
+	json_t *details = json_pack("{s:s,s:I,s:I,s:b}", "sha256", sha256,
+	    "errors", (json_int_t)f->errors, "warnings",
+	    (json_int_t)f->warnings, "lenient", lenient);
+	struct audit_event ev = {
+		.actor = call->who.name, .role = role_name(call->who.role),
+		.action = "plan.import", .object_type = "plan",
+		.outcome = AUDIT_FAILURE, .details = details,
+	};
+
+	if (details == NULL || audit_record(db, &ev) == -1)
+		api_db_error(call, db);
+	json_decref(details);
+}
+
 static void
 route_plan_put(struct api_call *call, struct db *db)
 {
@@ -96,6 +117,9 @@ route_plan_put(struct api_call *call, struct db *db)
 		api_error(call, 500, "INTERNAL", "%s", err);
 		goto out;
 	}
+	EVP_Digest(call->body, call->body_len, md, &mdlen, EVP_sha256(),
+	    NULL);
+	digest_hex(md, mdlen, sha256);
 	if (f.errors > 0) {
 		/* Well-formed or not, nothing is imported: every problem is
 		 * in the reply, with its line. */
@@ -109,11 +133,9 @@ route_plan_put(struct api_call *call, struct db *db)
 		json_object_set_new(reply, "findings", plan_findings_json(&f));
 		api_reply(call, 422, reply);
 		plan_free(&p);
+		plan_audit_refused(call, db, sha256, &f, lenient);
 		goto out;
 	}
-	EVP_Digest(call->body, call->body_len, md, &mdlen, EVP_sha256(),
-	    NULL);
-	digest_hex(md, mdlen, sha256);
 	if (plan_store(db, &p, sha256, call->who.name,
 	    role_name(call->who.role), lenient, &f, &made) == -1) {
 		plan_free(&p);

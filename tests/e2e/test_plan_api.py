@@ -132,5 +132,12 @@ def test_refusals_roles_and_lenient(fresh_database, tmp_path):
         r = put_plan(sailo, rm, b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e "e">]>\n<x>&e;</x>')
         assert r.status_code == 422
         assert [f["code"] for f in r.json()["findings"]] == ["PLAN_DOCTYPE"]
+        # each refusal is an act: the template twice, then the DOCTYPE
+        auditor = sailo.token("auditor")
+        events = sailo.get("/v1/audit?action=plan.import&order=asc",
+                           token=auditor).json()["items"]
+        assert [e["outcome"] for e in events] == ["failure"] * 3
+        assert events[0]["details"]["errors"] >= 4
+        assert events[1]["details"]["lenient"] is True
     finally:
         sailo.stop()
