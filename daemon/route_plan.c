@@ -4,7 +4,10 @@
  * what cannot be resolved), GET /v1/plan is the current version with its
  * classes, GET /v1/plan/versions lists the versions, GET
  * /v1/plan/classes/{code} is one class of the current version.  Reading
- * and storing are retention/plan.c and plan_store.c.
+ * and storing are retention/plan.c and plan_store.c.  GET
+ * /v1/plan/versions/{v} is one version as GET /v1/plan gives the current
+ * one, with what its import said (findings: what a lenient import left
+ * out).
  */
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -155,32 +158,60 @@ out:
 	findings_free(&f);
 }
 
-/* The current version, or 404. */
+/* Version `version` (digits), or the current one when NULL; or 404. */
 static int
-plan_current(struct api_call *call, struct db *db, struct db_result **r)
+plan_version_row(struct api_call *call, struct db *db, const char *version,
+    struct db_result **r)
 {
-	if (db_query(db, r, "SELECT " PLAN_VERSION_COLUMNS " FROM "
-	    "plan_versions ORDER BY version DESC LIMIT 1", 0, NULL) == -1) {
+	const char *params[1] = { version };
+	size_t i, n = version ? strlen(version) : 0;
+
+	for (i = 0; i < n; i++)
+		if (version[i] < '0' || version[i] > '9')
+			break;
+	if (version && (n == 0 || n > 9 || i < n)) {
+		api_error(call, 404, "NO_VERSION", "no plan version %.20s",
+		    version);
+		return -1;
+	}
+	if (db_query(db, r, version ? "SELECT " PLAN_VERSION_COLUMNS
+	    ", findings::text FROM plan_versions WHERE version = $1::int" :
+	    "SELECT " PLAN_VERSION_COLUMNS ", findings::text FROM "
+	    "plan_versions ORDER BY version DESC LIMIT 1", version ? 1 : 0,
+	    params) == -1) {
 		api_db_error(call, db);
 		return -1;
 	}
 	if (db_rows(*r) == 0) {
-		api_error(call, 404, "NO_PLAN", "no plan has been imported "
-		    "(PUT /v1/plan)");
+		if (version)
+			api_error(call, 404, "NO_VERSION", "no plan version %s",
+			    version);
+		else
+			api_error(call, 404, "NO_PLAN", "no plan has been "
+			    "imported (PUT /v1/plan)");
 		return -1;
 	}
 	return 0;
 }
 
+/* The current version, or 404. */
+static int
+plan_current(struct api_call *call, struct db *db, struct db_result **r)
+{
+	return plan_version_row(call, db, NULL, r);
+}
+
+/* A version with its classes and what its import said. */
 static void
-route_plan_get(struct api_call *call, struct db *db)
+plan_reply_version(struct api_call *call, struct db *db, const char *version)
 {
 	struct db_result *v = NULL, *r = NULL;
 	const char *params[1];
+	json_error_t jerr;
 	json_t *reply, *classes;
 	int i;
 
-	if (plan_current(call, db, &v) == -1)
+	if (plan_version_row(call, db, version, &v) == -1)
 		goto out;
 	params[0] = db_value(v, 0, 0);
 	if (db_query(db, &r, "SELECT " PLAN_CLASS_COLUMNS " FROM "
@@ -193,11 +224,25 @@ route_plan_get(struct api_call *call, struct db *db)
 	for (i = 0; i < db_rows(r); i++)
 		json_array_append_new(classes, plan_class_json(r, i));
 	reply = plan_version_json(v, 0);
+	json_object_set_new(reply, "findings", json_loads(db_value(v, 0, 10),
+	    0, &jerr));
 	json_object_set_new(reply, "items", classes);
 	api_reply(call, 200, reply);
 out:
 	db_result_free(v);
 	db_result_free(r);
+}
+
+static void
+route_plan_get(struct api_call *call, struct db *db)
+{
+	plan_reply_version(call, db, NULL);
+}
+
+static void
+route_plan_version(struct api_call *call, struct db *db)
+{
+	plan_reply_version(call, db, call->params[0]);
 }
 
 static void
@@ -263,6 +308,8 @@ const struct api_route route_plan_rows[] = {
 	    route_plan_get, NULL, API_POOL_REQUESTS },
 	{ "GET", "/v1/plan/versions", "plan.versions", ROLE_RECORDS_MANAGER,
 	    API_BODY_NONE, route_plan_versions, NULL, API_POOL_REQUESTS },
+	{ "GET", "/v1/plan/versions/{v}", "plan.version", ROLE_RECORDS_MANAGER,
+	    API_BODY_NONE, route_plan_version, NULL, API_POOL_REQUESTS },
 	{ "GET", "/v1/plan/classes/{code}", "plan.class",
 	    ROLE_RECORDS_MANAGER, API_BODY_NONE, route_plan_class, NULL,
 	    API_POOL_REQUESTS },

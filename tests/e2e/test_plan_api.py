@@ -57,6 +57,12 @@ def test_import_versions_and_read_back(fresh_database, tmp_path):
         assert made["version"] == 1 and made["new"] is True
         assert made["classes"] == codes and made["findings"] == []
         assert r.headers["Location"] == "/v1/plan/versions/1"
+        at = sailo.get(r.headers["Location"], token=rm)
+        assert at.status_code == 200, at.text
+        assert at.json()["version"] == 1 and len(at.json()["items"]) == codes
+        assert at.json()["findings"] == []
+        assert sailo.get("/v1/plan/versions/9", token=rm).status_code == 404
+        assert sailo.get("/v1/plan/versions/abc", token=rm).status_code == 404
 
         # the same bytes again: the same version, no new one
         r = put_plan(sailo, rm, plan)
@@ -139,5 +145,37 @@ def test_refusals_roles_and_lenient(fresh_database, tmp_path):
         assert [e["outcome"] for e in events] == ["failure"] * 3
         assert events[0]["details"]["errors"] >= 4
         assert events[1]["details"]["lenient"] is True
+    finally:
+        sailo.stop()
+
+
+def test_lenient_import_leaves_out_one_class_and_says_so(fresh_database, tmp_path):
+    sailo = Sailo(fresh_database, tmp_path)
+    try:
+        rm = sailo.token("records_manager")
+        plan = demo_plan(tmp_path).decode()
+        # the first process's retention (class 00) emptied, as real exports do
+        start = plan.index("<tos:Sailytysaikatiedot>")
+        end = plan.index("</tos:Sailytysaikatiedot>", start) + len("</tos:Sailytysaikatiedot>")
+        broken = (plan[:start] + "<tos:Sailytysaikatiedot/>" + plan[end:]).encode()
+        line = plan[:start].count("\n") + 1
+
+        r = put_plan(sailo, rm, broken)
+        assert r.status_code == 422, r.text
+        assert [f["line"] for f in r.json()["findings"]
+                if f["code"] == "PLAN_SCHEMA"] == [line]
+
+        r = put_plan(sailo, rm, broken, "?lenient=1")
+        assert r.status_code == 201, r.text
+        made = r.json()
+        full = put_plan(sailo, rm, plan.encode()).json()
+        assert made["classes"] == full["classes"] - 1
+        left = [f for f in made["findings"] if f["code"] == "PLAN_UNRESOLVED"]
+        assert len(left) == 1 and left[0]["message"].startswith("class 00 ")
+        assert left[0]["severity"] == "warning"
+        kept = sailo.get(f"/v1/plan/versions/{made['version']}", token=rm).json()
+        assert kept["lenient"] is True
+        assert "00" not in {c["code"] for c in kept["items"]}
+        assert [f["code"] for f in kept["findings"]] == ["PLAN_SCHEMA", "PLAN_UNRESOLVED"]
     finally:
         sailo.stop()
