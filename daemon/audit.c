@@ -40,7 +40,6 @@
 #define AUDIT_VERIFY_BATCH	5000
 #define AUDIT_MAX_DEPTH		32
 #define AUDIT_CHAIN_BATCH	1000	/* events per chaining transaction */
-#define AUDIT_CHAIN_BATCH_S	"1000"
 #define AUDIT_CHAIN_PAUSE_MS	10	/* between the chainer's passes */
 
 static bool audit_to_syslog;
@@ -381,12 +380,12 @@ audit_queue_pending(struct db *db, struct audit_pending *p)
 		params[8] = details;
 		params[9] = texts;
 		if (details != NULL && db_query_commit(db, NULL,
-		    audit_queue_one_sql, 10, params, NULL) == 0)
+		    audit_queue_one_sql, 10, params) == 0)
 			rc = 1;
 	} else {
 		params[0] = text = json_dumps(p->events, JSON_COMPACT);
 		if (text != NULL && db_query_commit(db, NULL,
-		    audit_queue_many_sql, 1, params, NULL) == 0)
+		    audit_queue_many_sql, 1, params) == 0)
 			rc = 1;
 	}
 	if (rc == -1 && db_in_transaction(db))
@@ -435,13 +434,15 @@ audit_chain_batch(struct db *db, char first[24], char last[24])
 	struct db_result *r = NULL, *put = NULL;
 	struct abuf ids = { 0 }, hashes = { 0 }, canon = { 0 };
 	unsigned char prev[32], md[EVP_MAX_MD_SIZE];
-	const char *params[4] = { AUDIT_CHAIN_BATCH_S };
-	char hex[65], num[24];
+	const char *params[4];
+	char hex[65], num[24], batch[16];
 	long long seq;
 	unsigned int mdlen;
 	int i, n = -1;
 	EVP_MD_CTX *ctx = NULL;
 
+	snprintf(batch, sizeof(batch), "%d", AUDIT_CHAIN_BATCH);
+	params[0] = batch;
 	if (db_begin(db) == -1)
 		return -1;
 	if (db_query(db, &r, "SELECT head_seq, head_hash, at, id, a, b FROM "

@@ -20,8 +20,8 @@ struct db {
 	char		 sqlstate[6];
 	struct db_hook	 hook;
 	bool		 has_hook;
-	/* Statements prepared on this connection (db_query_commit: the
-	 * audit chain's hot path), parsed once per session. */
+	/* Statements prepared on this connection (db_query_commit: every
+	 * audited act's last statement), parsed once per session. */
 	char		*prepared[DB_PREPARED_MAX];
 	int		 nprepared;
 	/* db_begin() was called and BEGIN not yet sent: it travels with the
@@ -198,6 +198,24 @@ drain:
 	return rc;
 }
 
+/* Hands res to the caller as *out (out NULL: frees it).  0, or -1 without
+ * memory. */
+static int
+db_keep_result(struct db *db, PGresult *res, struct db_result **out)
+{
+	if (out == NULL) {
+		PQclear(res);
+		return 0;
+	}
+	if ((*out = malloc(sizeof(**out))) == NULL) {
+		PQclear(res);
+		snprintf(db->error, sizeof(db->error), "out of memory");
+		return -1;
+	}
+	(*out)->res = res;
+	return 0;
+}
+
 /* db_query() of a transaction's first statement: BEGIN goes with it. */
 static int
 db_query_after_begin(struct db *db, struct db_result **out, const char *sql,
@@ -219,15 +237,7 @@ db_query_after_begin(struct db *db, struct db_result **out, const char *sql,
 		}
 		return -1;
 	}
-	if (out == NULL)
-		return 0;
-	if ((*out = malloc(sizeof(**out))) == NULL) {
-		PQclear(res);
-		snprintf(db->error, sizeof(db->error), "out of memory");
-		return -1;
-	}
-	(*out)->res = res;
-	return 0;
+	return db_keep_result(db, res, out);
 }
 
 int
@@ -256,17 +266,7 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 		}
 		return -1;
 	}
-	if (out == NULL) {
-		PQclear(res);
-		return 0;
-	}
-	if ((*out = malloc(sizeof(**out))) == NULL) {
-		PQclear(res);
-		snprintf(db->error, sizeof(db->error), "out of memory");
-		return -1;
-	}
-	(*out)->res = res;
-	return 0;
+	return db_keep_result(db, res, out);
 }
 
 static void
@@ -317,10 +317,10 @@ found:
 
 int
 db_query_commit(struct db *db, struct db_result **out, const char *sql,
-    int nparams, const char *const *params, const char *after)
+    int nparams, const char *const *params)
 {
-	struct db_stmt st[4];
-	char name[16], after_name[16];
+	struct db_stmt st[3];
+	char name[16];
 	PGresult *first = NULL;
 	int rc, n = 0, keep;
 
@@ -330,8 +330,7 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	db->error[0] = '\0';
 	if (db_connect(db) == -1)
 		return -1;
-	if (db_prepared(db, sql, nparams, name) != 0 ||
-	    (after && db_prepared(db, after, 0, after_name) != 0)) {
+	if (db_prepared(db, sql, nparams, name) != 0) {
 		if (db->error[0] == '\0')
 			snprintf(db->error, sizeof(db->error),
 			    "too many prepared statements");
@@ -344,19 +343,9 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	keep = n;
 	st[n++] = (struct db_stmt){ sql, name, nparams, params, "query" };
 	st[n++] = (struct db_stmt){ "COMMIT", NULL, 0, NULL, "commit" };
-	if (after)
-		st[n++] = (struct db_stmt){ after, after_name, 0, NULL,
-		    "after commit" };
 	rc = db_pipeline(db, st, n, keep, &first);
-	if (rc == 0 && out) {
-		if ((*out = malloc(sizeof(**out))) == NULL)
-			rc = -1;
-		else {
-			(*out)->res = first;
-			first = NULL;
-		}
-	}
-	PQclear(first);
+	if (rc == 0)
+		rc = db_keep_result(db, first, out);
 	if (rc == -1) {
 		if (db->conn && PQstatus(db->conn) != CONNECTION_OK) {
 			PQfinish(db->conn);

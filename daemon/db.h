@@ -25,19 +25,16 @@ const char	*db_sqlstate(const struct db *db);
  * with db_result_free(). */
 int		 db_query(struct db *db, struct db_result **out,
 		    const char *sql, int nparams, const char *const *params);
-/* Runs one statement, then COMMIT, then (when not NULL) a parameterless
- * statement `after` in a transaction of its own, all in a single round
- * trip (libpq pipeline mode): for the last statement of a transaction that
- * takes a lock held until commit.  sql and after are prepared once per
- * connection.  On
+/* Runs one statement, then COMMIT, in a single round trip (libpq pipeline
+ * mode; a BEGIN not yet sent goes first): the audit trail's queue INSERT
+ * at the end of every act.  sql is prepared once per connection.  On
  * failure before COMMIT succeeded the transaction is rolled back. */
 int		 db_query_commit(struct db *db, struct db_result **out,
-		    const char *sql, int nparams, const char *const *params,
-		    const char *after);
+		    const char *sql, int nparams, const char *const *params);
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);
-/* Runs the connection's before-commit hook (the audit trail chains the
+/* Runs the connection's before-commit hook (the audit trail queues the
  * transaction's events there, as the last statement), then COMMIT. */
 int		 db_commit(struct db *db);
 void		 db_rollback(struct db *db);

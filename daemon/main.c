@@ -434,7 +434,7 @@ out:
 
 /* ---- plan ---------------------------------------------------------------- */
 
-/* The largest plan file read: a city's plan is a few MB. */
+/* The largest plan `plan check` reads (import: retention.max_plan_bytes). */
 #define PLAN_MAX_BYTES	(64L * 1024 * 1024)
 
 /*
@@ -456,7 +456,7 @@ plan_command(const struct config *cfg, int argc, char **argv)
 	const char *verb = cfg ? "import" : "check";
 	struct plan p = { 0 };
 	struct findings f;
-	json_t *out, *items, *fi;
+	json_t *out;
 	FILE *fp = NULL;
 	char err[512], *buf = NULL, *text;
 	const char *path;
@@ -475,23 +475,28 @@ plan_command(const struct config *cfg, int argc, char **argv)
 	xmlInitParser();
 	if ((fp = fopen(path, "rb")) == NULL || fseek(fp, 0, SEEK_END) != 0 ||
 	    (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-		fprintf(stderr, "sailo: plan check: %s: %s\n", path,
+		fprintf(stderr, "sailo: plan %s: %s: %s\n", verb, path,
 		    strerror(errno));
 		goto out;
 	}
-	if (len > PLAN_MAX_BYTES) {
-		fprintf(stderr, "sailo: plan check: %s: %ld bytes; a plan is "
-		    "at most %ld\n", path, len, PLAN_MAX_BYTES);
+	/* An import takes what PUT /v1/plan takes; a check, any plan a
+	 * person may want an opinion on. */
+	if (len > (cfg ? cfg->retention_max_plan_bytes : PLAN_MAX_BYTES)) {
+		fprintf(stderr, "sailo: plan %s: %s: %ld bytes; a plan is at "
+		    "most %lld (retention.max_plan_bytes)\n", verb, path, len,
+		    (long long)(cfg ? cfg->retention_max_plan_bytes :
+		    PLAN_MAX_BYTES));
 		goto out;
 	}
 	if ((buf = malloc((size_t)len + 1)) == NULL ||
 	    fread(buf, 1, (size_t)len, fp) != (size_t)len) {
-		fprintf(stderr, "sailo: plan check: %s: cannot read\n", path);
+		fprintf(stderr, "sailo: plan %s: %s: cannot read\n", verb,
+		    path);
 		goto out;
 	}
 	if (plan_read(&p, buf, (size_t)len, path, lenient, &f, err,
 	    sizeof(err)) == -1) {
-		fprintf(stderr, "sailo: plan check: %s\n", err);
+		fprintf(stderr, "sailo: plan %s: %s\n", verb, err);
 		goto out;
 	}
 	for (i = 0; i < p.nclasses; i++)
@@ -509,20 +514,9 @@ plan_command(const struct config *cfg, int argc, char **argv)
 			goto out;
 		}
 	}
-	items = json_array();
-	for (i = 0; i < f.n; i++) {
-		fi = json_pack("{s:s,s:s,s:s}", "severity",
-		    f.items[i].severity == SEVERITY_ERROR ? "error" :
-		    f.items[i].severity == SEVERITY_WARNING ? "warning" : "info",
-		    "code", f.items[i].code, "message", f.items[i].message);
-		if (fi && f.items[i].line > 0)
-			json_object_set_new(fi, "line",
-			    json_integer(f.items[i].line));
-		json_array_append_new(items, fi);
-	}
 	out = json_pack("{s:b,s:I,s:I,s:o}", "ok", f.errors == 0, "classes",
 	    (json_int_t)p.nclasses, "record_types", (json_int_t)ntypes,
-	    "findings", items);
+	    "findings", plan_findings_json(&f));
 	if (out && db) {
 		json_object_set_new(out, "version", json_integer(made.version));
 		json_object_set_new(out, "new", json_boolean(made.created));
