@@ -31,6 +31,7 @@ static const struct api_route *const api_tables[] = {
 	route_tokens_rows,
 	route_audit_rows,
 	route_plan_rows,
+	route_retention_rows,
 	route_transfers_rows,
 	route_uploads_rows,
 	route_aips_rows,

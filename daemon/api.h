@@ -175,6 +175,7 @@ void	route_health_init(void);
 extern const struct api_route route_tokens_rows[];
 extern const struct api_route route_audit_rows[];
 extern const struct api_route route_plan_rows[];
+extern const struct api_route route_retention_rows[];
 extern const struct api_route route_transfers_rows[];
 extern const struct api_route route_uploads_rows[];
 extern const struct api_route route_aips_rows[];

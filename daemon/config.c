@@ -80,6 +80,10 @@ static const struct config_key config_keys[] = {
 	    0, 0, "sql"),
 	KEY("retention", "max_plan_bytes", CONFIG_INT64,
 	    retention_max_plan_bytes, 1024, 1073741824LL, "16777216"),
+	KEY("retention", "precedence", CONFIG_STR, retention_precedence, 0, 0,
+	    "longer"),
+	KEY("retention", "round_to_year_end", CONFIG_BOOL,
+	    retention_round_to_year_end, 0, 1, "false"),
 	KEY("audit", "key_file", CONFIG_STR, audit_key_file, 0, 0,
 	    "var/keys/audit-ed25519.pem"),
 	KEY("audit", "checkpoint_events", CONFIG_INT64, audit_checkpoint_events,
@@ -276,6 +280,13 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 			    msg);
 			return -1;
 		}
+	}
+	if (strcmp(cfg->retention_precedence, "longer") != 0 &&
+	    strcmp(cfg->retention_precedence, "plan") != 0 &&
+	    strcmp(cfg->retention_precedence, "package") != 0) {
+		snprintf(err, errlen, "retention.precedence: \"%s\" is not "
+		    "longer, plan or package", cfg->retention_precedence);
+		return -1;
 	}
 	if (strcmp(cfg->ingest_format_policy, "warn") != 0 &&
 	    strcmp(cfg->ingest_format_policy, "reject") != 0) {

@@ -34,7 +34,10 @@ struct config {
 	long long audit_checkpoint_events;
 	int	 audit_checkpoint_minutes;
 	bool	 audit_syslog;
+	/* [retention] */
 	long long retention_max_plan_bytes;
+	char	*retention_precedence;	/* "longer", "plan" or "package" */
+	bool	 retention_round_to_year_end;
 	/* [storage] */
 	char	*storage_spool;		/* uploads in progress and received */
 	char	*storage_root;		/* AIPs: <root>/aips/<id>/v<N>/ */

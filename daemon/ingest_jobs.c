@@ -16,9 +16,15 @@
 #include "ingest.h"
 #include "ingest_jobs.h"
 #include "log.h"
+#include "retention.h"
 #include "workers.h"
 
 #define INGEST_JOBS_RUN_MAX	16	/* transfers per run, then a look */
+/* Retention decided again after a plan import: batches of rows, a few per
+ * run, so that a pass over millions of records never keeps transfers
+ * waiting for long (each batch is one short transaction). */
+#define RECOMPUTE_BATCH		5000
+#define RECOMPUTE_RUN_BATCHES	20
 
 struct ingest_jobs {
 	struct app	*app;
@@ -48,7 +54,19 @@ ingest_run_work(struct db *db, void *arg)
 	struct ingest_run *run = arg;
 	struct ingest_jobs *ij = run->ij;
 	const struct config *cfg = ij->app->cfg;
+	int i, more;
 
+	for (i = 0; i < RECOMPUTE_RUN_BATCHES && !workers_stopping(
+	    ij->app->jobs); i++) {
+		if ((more = recompute_pass_step(db, cfg, RECOMPUTE_BATCH)) ==
+		    -1)
+			log_warn("retention: deciding again: %s",
+			    db_error(db));
+		if (more != 1)
+			break;
+	}
+	if (i == RECOMPUTE_RUN_BATCHES)
+		run->last = 1;		/* a pass goes on: look again soon */
 	if (cfg->ingest_paused)
 		return;
 	while (run->processed < INGEST_JOBS_RUN_MAX &&

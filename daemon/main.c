@@ -52,6 +52,7 @@ usage(void)
 	    "       sailo [--config FILE] audit verify\n"
 	    "       sailo plan check [--lenient] FILE\n"
 	    "       sailo [--config FILE] plan import [--lenient] FILE\n"
+	    "       sailo [--config FILE] retention recompute\n"
 	    "       sailo version\n"
 	    "roles: integration, records_manager, auditor, admin\n");
 	exit(2);
@@ -537,6 +538,47 @@ out:
 	return rc;
 }
 
+/*
+ * `sailo retention recompute`: runs the pending passes (a new plan
+ * version's, or records catalogued before retention was decided) to their
+ * end here, rather than waiting for a daemon to; then prints what each
+ * pass that ended moved.  A daemon running at the same time shares the
+ * work (each batch is locked by whoever takes it).
+ */
+static int
+retention_command(const struct config *cfg, int argc, char **argv)
+{
+	struct db_result *r = NULL;
+	struct db *db = NULL;
+	char *conninfo = NULL;
+	long batches = 0;
+	int rc = 1, step;
+
+	if (argc != 1 || strcmp(argv[0], "recompute") != 0)
+		usage();
+	if ((conninfo = config_conninfo(cfg, false)) == NULL ||
+	    (db = db_new(conninfo)) == NULL)
+		goto out;
+	while ((step = recompute_pass_step(db, cfg, 5000)) == 1)
+		batches++;
+	if (step == -1 || db_query(db, &r, "SELECT json_agg(json_build_object("
+	    "'version', version, 'status', status, 'records', records, "
+	    "'changed', changed, 'ends_moved', ends_moved) ORDER BY version)"
+	    "::text FROM retention_passes", 0, NULL) == -1) {
+		fprintf(stderr, "sailo: retention recompute: %s\n",
+		    db_error(db));
+		goto out;
+	}
+	printf("{\"batches\":%ld,\"passes\":%s}\n", batches, db_isnull(r, 0,
+	    0) ? "[]" : db_value(r, 0, 0));
+	rc = 0;
+out:
+	db_result_free(r);
+	db_free(db);
+	free(conninfo);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -583,6 +625,8 @@ main(int argc, char **argv)
 		rc = plan_command(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "token") == 0)
 		rc = token_command(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "retention") == 0)
+		rc = retention_command(&cfg, argc - i - 1, argv + i + 1);
 	else
 		usage();
 	config_free(&cfg);

@@ -17,13 +17,44 @@
 	"r.description, r.type, r.status, r.function_code, r.created::text, " \
 	"r.publicity, r.personal_data, r.retention_period, " \
 	"r.retention_reason, r.retention_end::text, r.retention_trigger, " \
-	"c.native_id, c.title"
+	"c.native_id, c.title, t.state, t.years, t.basis, t.trigger, " \
+	"t.trigger_date::text, t.end_date::text, t.source, t.plan_version, " \
+	"t.class_code, t.record_type, t.disagreement::text"
+/* The retention Sailo decided (sql/007), beside what was submitted. */
+#define RECORD_RETENTION_JOIN " LEFT JOIN retention t ON t.record_id = r.id "
 
 static json_t *
 text_or_null(struct db_result *r, int i, int col)
 {
 	return db_isnull(r, i, col) ? json_null() :
 	    json_string(db_value(r, i, col));
+}
+
+/* The decided retention from column col on: period, basis, trigger and
+ * its date, end, state, whose period and which plan version and class,
+ * and where the package and the plan disagreed. */
+static json_t *
+retention_json(struct db_result *r, int i, int col)
+{
+	json_t *o, *dis;
+
+	if (db_isnull(r, i, col))
+		return json_null();	/* catalogued before sql/007 */
+	dis = db_isnull(r, i, col + 10) ? json_null() :
+	    json_loads(db_value(r, i, col + 10), 0, NULL);
+	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o}",
+	    "state", db_value(r, i, col), "years", db_isnull(r, i, col + 1) ?
+	    json_null() : json_integer(atoi(db_value(r, i, col + 1))),
+	    "basis", text_or_null(r, i, col + 2), "trigger",
+	    text_or_null(r, i, col + 3), "trigger_date",
+	    text_or_null(r, i, col + 4), "end", text_or_null(r, i, col + 5),
+	    "source", db_value(r, i, col + 6), "plan_version",
+	    db_isnull(r, i, col + 7) ? json_null() :
+	    json_integer(atoi(db_value(r, i, col + 7))), "class_code",
+	    text_or_null(r, i, col + 8), "record_type",
+	    text_or_null(r, i, col + 9), "disagreement", dis ? dis :
+	    json_null());
+	return o;
 }
 
 static json_t *
@@ -48,6 +79,7 @@ record_json(struct db_result *r, int i)
 	json_object_set_new(o, "case_file", db_isnull(r, i, 17) ?
 	    json_null() : json_pack("{s:s,s:o}", "native_id",
 	    db_value(r, i, 17), "title", text_or_null(r, i, 18)));
+	json_object_set_new(o, "retention", retention_json(r, i, 19));
 	return o;
 }
 
@@ -116,7 +148,8 @@ route_aips_get(struct api_call *call, struct db *db)
 	    "aip_id = $1 AND version = $2::int ORDER BY path", 2,
 	    params) == -1 ||
 	    db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
-	    "JOIN case_files c ON c.id = r.case_file_id WHERE r.aip_id = $1 "
+	    "JOIN case_files c ON c.id = r.case_file_id" RECORD_RETENTION_JOIN
+	    "WHERE r.aip_id = $1 "
 	    "AND r.version = $2::int ORDER BY r.native_id, r.id", 2,
 	    params) == -1)
 		goto db_failed;
@@ -211,7 +244,7 @@ route_records_list(struct api_call *call, struct db *db)
 	 * and "10 03 00 09", never "10 031". */
 	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r "
 	    "JOIN aips a ON a.id = r.aip_id LEFT JOIN case_files c ON "
-	    "c.id = r.case_file_id "
+	    "c.id = r.case_file_id" RECORD_RETENTION_JOIN
 	    "WHERE ($1::uuid IS NULL OR r.id > $1::uuid) "
 	    "AND ($2::uuid IS NULL OR r.transfer_id = $2::uuid) "
 	    "AND ($2::uuid IS NOT NULL OR r.version = a.current_version) "
@@ -261,7 +294,8 @@ route_records_get(struct api_call *call, struct db *db)
 		return;
 	}
 	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
-	    "JOIN case_files c ON c.id = r.case_file_id WHERE r.id = $1", 1,
+	    "JOIN case_files c ON c.id = r.case_file_id" RECORD_RETENTION_JOIN
+	    "WHERE r.id = $1", 1,
 	    params) == -1 ||
 	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
 	    "record_id = $1 ORDER BY path", 1, params) == -1) {

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "log.h"
 #include "process.h"
+#include "retain.h"
 
 #define CATALOGUE_BATCH_ROWS	1000	/* rows per INSERT */
 
@@ -145,6 +146,26 @@ catalogue_batch_free(struct catalogue_batch *b)
 	"security_reason text, personal_data text, retention_period int, " \
 	"retention_reason text, retention_end date, retention_trigger text)"
 
+#define RETENTION_SQL \
+	"INSERT INTO retention (record_id, state, years, basis, trigger, " \
+	"trigger_date, end_date, source, plan_version, class_code, " \
+	"record_type, disagreement, function_code, type, in_case_file, " \
+	"package_years, package_basis, package_trigger, package_end, " \
+	"case_finished, case_last_action, record_created, ingested) SELECT " \
+	"x.record_id, x.state, x.years, x.basis, x.trigger, x.trigger_date, " \
+	"x.end_date, x.source, x.plan_version, x.class_code, x.record_type, " \
+	"x.disagreement, x.function_code, x.type, x.in_case_file, " \
+	"x.package_years, x.package_basis, x.package_trigger, " \
+	"x.package_end, x.case_finished, x.case_last_action, " \
+	"x.record_created, x.ingested FROM jsonb_to_recordset($1) AS " \
+	"x(record_id uuid, state text, years int, basis text, trigger text, " \
+	"trigger_date date, end_date date, source text, plan_version int, " \
+	"class_code text, record_type text, disagreement jsonb, " \
+	"function_code text, type text, in_case_file boolean, package_years " \
+	"int, package_basis text, package_trigger text, package_end date, " \
+	"case_finished date, case_last_action date, record_created date, " \
+	"ingested date)"
+
 #define PERSON_SQL \
 	"INSERT INTO record_persons (record_id, ssn_hmac) SELECT x.r, " \
 	"decode(x.h, 'hex') FROM jsonb_to_recordset($1) AS x(r uuid, h text) " \
@@ -163,7 +184,8 @@ catalogue_batch_free(struct catalogue_batch *b)
 
 struct catalogue {
 	struct catalogue_batch	 aips_new, aips_next, versions;
-	struct catalogue_batch	 case_files, records, persons, files;
+	struct catalogue_batch	 case_files, records, retention, persons, files;
+	struct retain		 rt;
 };
 
 /* Case files before their records, records before their persons and
@@ -173,6 +195,7 @@ catalogue_flush(struct catalogue *cat, bool force)
 {
 	if (!force && json_array_size(cat->case_files.rows) <
 	    CATALOGUE_BATCH_ROWS && json_array_size(cat->records.rows) <
+	    CATALOGUE_BATCH_ROWS && json_array_size(cat->retention.rows) <
 	    CATALOGUE_BATCH_ROWS && json_array_size(cat->persons.rows) <
 	    CATALOGUE_BATCH_ROWS && json_array_size(cat->files.rows) <
 	    CATALOGUE_BATCH_ROWS && json_array_size(cat->versions.rows) <
@@ -195,6 +218,7 @@ catalogue_flush(struct catalogue *cat, bool force)
 	    catalogue_batch_flush(&cat->versions) == -1 ||
 	    catalogue_batch_flush(&cat->case_files) == -1 ||
 	    catalogue_batch_flush(&cat->records) == -1 ||
+	    catalogue_batch_flush(&cat->retention) == -1 ||
 	    catalogue_batch_flush(&cat->persons) == -1 ||
 	    catalogue_batch_flush(&cat->files) == -1)
 		return -1;
@@ -209,8 +233,10 @@ catalogue_free(struct catalogue *cat)
 	catalogue_batch_free(&cat->versions);
 	catalogue_batch_free(&cat->case_files);
 	catalogue_batch_free(&cat->records);
+	catalogue_batch_free(&cat->retention);
 	catalogue_batch_free(&cat->persons);
 	catalogue_batch_free(&cat->files);
+	retain_free(&cat->rt);
 }
 
 /* Free text for the catalogue: a personal identity code in it is
@@ -287,8 +313,9 @@ catalogue_persons(struct job *j, struct catalogue *cat, const char *rid,
 static void
 catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
     struct strmap *file_record, const char *case_id,
-    struct pkg_record *r, size_t n, const struct pkg_common *inherit)
+    struct pkg_record *r, size_t n, const struct pkg_casefile *cf)
 {
+	const struct pkg_common *inherit = cf ? &cf->c : NULL;
 	char rid[37];
 	size_t i, k;
 	json_t *row;
@@ -312,6 +339,8 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 			json_object_set_new(row, "publicity",
 			    json_string(inherit->publicity));
 		catalogue_batch_add(&cat->records, row);
+		catalogue_batch_add(&cat->retention, retain_row(&cat->rt, j,
+		    rid, &r[i], cf));
 		catalogue_persons(j, cat, rid, &r[i].c);
 		for (k = 0; k < r[i].ndocs; k++) {
 			const struct pkg_document *d = &r[i].docs[k];
@@ -392,7 +421,7 @@ catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
 			catalogue_common(row, &u->cf->c);
 		catalogue_batch_add(&cat->case_files, row);
 		catalogue_records(j, cat, u, &file_record, cid,
-		    u->cf->records, u->cf->nrecords, &u->cf->c);
+		    u->cf->records, u->cf->nrecords, u->cf);
 	} else {
 		/* A bag: its case files (CSV or SÄHKE2) and loose records. */
 		for (i = 0; i < j->p.ncasefiles; i++) {
@@ -408,7 +437,7 @@ catalogue_unit(struct job *j, struct catalogue *cat, struct unit *u)
 				catalogue_common(row, &cf->c);
 			catalogue_batch_add(&cat->case_files, row);
 			catalogue_records(j, cat, u, &file_record, cid,
-			    cf->records, cf->nrecords, &cf->c);
+			    cf->records, cf->nrecords, cf);
 		}
 		catalogue_records(j, cat, u, &file_record, NULL, j->p.records,
 		    j->p.nrecords, NULL);
@@ -455,10 +484,12 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 	cat.aips_new.counted = cat.aips_next.counted = true;
 	catalogue_batch_init(&cat.case_files, j->db, CASE_FILE_SQL);
 	catalogue_batch_init(&cat.records, j->db, RECORD_SQL);
+	catalogue_batch_init(&cat.retention, j->db, RETENTION_SQL);
 	catalogue_batch_init(&cat.persons, j->db, PERSON_SQL);
 	catalogue_batch_init(&cat.files, j->db, FILE_SQL);
 	aips = json_array();
-	if (db_begin(j->db) == -1)
+	memset(&cat.rt, 0, sizeof(cat.rt));
+	if (db_begin(j->db) == -1 || retain_begin(&cat.rt, j) == -1)
 		goto db_failed;
 	/* Claim every new version in the catalogue first: the AIP rows
 	 * stay locked until this transaction ends, so no other transfer
@@ -502,6 +533,7 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 		goto failed;
 	if (catalogue_flush(&cat, true) == -1)
 		goto flush_failed;
+	retain_end(&cat.rt, j);
 	if (process_insert_findings(j) == -1)
 		goto db_failed;
 	snprintf(warnings, sizeof(warnings), "%zu", j->f.warnings);

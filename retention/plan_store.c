@@ -14,8 +14,6 @@
 #include "formats.h"
 #include "retention.h"
 
-/* pg_advisory_xact_lock(): one import numbers its version at a time. */
-#define PLAN_LOCK	"7001906191"
 
 json_t *
 plan_findings_json(const struct findings *f)
@@ -140,6 +138,11 @@ plan_store(struct db *db, const struct plan *p, const char *sha256_hex,
 		    "c->'record_types', (c->>'line')::int FROM "
 		    "jsonb_array_elements($2::jsonb) AS c", 2, params) == -1)
 			goto out;
+		/* Every record is decided again by this version, in the
+		 * background (recompute.c). */
+		if (db_query(db, NULL, "INSERT INTO retention_passes (version) "
+		    "VALUES ($1::int)", 1, params) == -1)
+			goto out;
 	}
 	snprintf(version, sizeof(version), "%d", out->version);
 	details = json_pack("{s:i,s:s,s:b,s:I,s:I,s:b}", "version",
@@ -167,4 +170,104 @@ out:
 	free(rows_text);
 	free(findings_text);
 	return rc;
+}
+
+/* ---- reading a stored version back ---------------------------------------- */
+
+static char *
+plan_dup(struct db_result *r, int row, int col)
+{
+	return db_isnull(r, row, col) ? NULL : strdup(db_value(r, row, col));
+}
+
+/* The record types of a class from their jsonb (plan_type_json). */
+static int
+plan_load_types(struct plan_class *c, const char *text)
+{
+	json_t *a = json_loads(text, 0, NULL), *t;
+	const char *name, *basis, *trigger;
+	json_int_t years;
+	int own;
+	size_t i;
+
+	if (a == NULL || !json_is_array(a)) {
+		json_decref(a);
+		return -1;
+	}
+	if (json_array_size(a) && (c->types = calloc(json_array_size(a),
+	    sizeof(*c->types))) == NULL) {
+		json_decref(a);
+		return -1;
+	}
+	json_array_foreach(a, i, t) {
+		struct plan_type *pt = &c->types[c->ntypes];
+
+		/* basis and trigger may be null (a permanent period has no
+		 * trigger): read each as it is. */
+		name = json_string_value(json_object_get(t, "name"));
+		basis = json_string_value(json_object_get(t, "basis"));
+		trigger = json_string_value(json_object_get(t, "trigger"));
+		own = json_is_true(json_object_get(t, "own"));
+		if (!json_is_integer(json_object_get(t, "retention_years")))
+			continue;
+		years = json_integer_value(json_object_get(t,
+		    "retention_years"));
+		pt->name = name ? strdup(name) : NULL;
+		pt->own = own;
+		pt->years = (long)years;
+		pt->basis = basis ? strdup(basis) : NULL;
+		pt->trigger = trigger ? strdup(trigger) : NULL;
+		c->ntypes++;
+	}
+	json_decref(a);
+	return 0;
+}
+
+int
+plan_load(struct db *db, int version, struct plan *out, int *loaded)
+{
+	struct db_result *r = NULL;
+	char vtext[16];
+	const char *params[1] = { vtext };
+	int i, n;
+
+	memset(out, 0, sizeof(*out));
+	*loaded = 0;
+	snprintf(vtext, sizeof(vtext), "%d", version);
+	if (db_query(db, &r, "SELECT v.version, c.code, c.title, "
+	    "c.retention_years, c.basis, c.trigger, c.publicity, "
+	    "c.record_types::text FROM plan_versions v LEFT JOIN plan_classes "
+	    "c ON c.version = v.version WHERE v.version = CASE WHEN $1::int > "
+	    "0 THEN $1::int ELSE (SELECT max(version) FROM plan_versions) END "
+	    "ORDER BY c.code COLLATE \"C\"", 1, params) == -1)
+		return -1;
+	n = db_rows(r);
+	if (n > 0 && (out->classes = calloc((size_t)n,
+	    sizeof(*out->classes))) == NULL)
+		goto failed;
+	for (i = 0; i < n; i++) {
+		struct plan_class *c = &out->classes[out->nclasses];
+
+		*loaded = atoi(db_value(r, i, 0));
+		if (db_isnull(r, i, 1))
+			continue;
+		out->nclasses++;
+		c->code = plan_dup(r, i, 1);
+		c->title = plan_dup(r, i, 2);
+		c->years = atol(db_value(r, i, 3));
+		c->basis = plan_dup(r, i, 4);
+		c->trigger = plan_dup(r, i, 5);
+		c->publicity = db_isnull(r, i, 6) ? 0 : atoi(db_value(r, i, 6));
+		if (c->code == NULL || plan_load_types(c, db_value(r, i, 7)) ==
+		    -1)
+			goto failed;
+	}
+	db_result_free(r);
+	plan_sort_classes(out);
+	return 0;
+failed:
+	db_result_free(r);
+	plan_free(out);
+	memset(out, 0, sizeof(*out));
+	return -1;
 }

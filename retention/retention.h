@@ -103,6 +103,78 @@ long	rules_period_choose(bool plan_has, long plan_years, bool package_has,
 int	rules_explicit_end(const struct ret_date *computed,
 	    const struct ret_date *explicit_end, struct ret_date *end);
 
+/* ---- one record's retention (decide.c) ---------------------------------- */
+
+/* A life-cycle event's date for a trigger (POST /v1/retention/events). */
+struct ret_event {
+	const char	*trigger;
+	struct ret_date	 date;
+};
+
+/* What a record's retention is decided from. */
+struct ret_input {
+	/* The plan's class, or its record type, when one matched. */
+	bool		 plan_has;
+	long		 plan_years;
+	const char	*plan_basis, *plan_trigger;
+	/* The package's own retention (SÄHKE2 RetentionPeriod and
+	 * RetentionReason, the CSV's retention_years and trigger). */
+	bool		 package_has;
+	long		 package_years;
+	const char	*package_basis, *package_trigger;
+	const struct ret_date *package_end;	/* RetentionPeriodEnd */
+	bool		 in_case_file;
+	struct ret_known known;
+	const struct ret_event *events;		/* dates events gave it */
+	size_t		 nevents;
+	enum ret_precedence prec;
+	bool		 round_to_year_end;
+};
+
+enum ret_state {
+	RET_STATE_DATED,	/* end holds the day it ends */
+	RET_STATE_PERMANENT,	/* kept for ever: never due */
+	RET_STATE_WAITING,	/* its trigger date is not known yet */
+	RET_STATE_UNKNOWN,	/* neither the plan nor the package says */
+};
+
+struct ret_decision {
+	enum ret_state	 state;
+	enum ret_source	 from;		/* whose period applies */
+	long		 years;		/* unless RET_STATE_UNKNOWN */
+	const char	*basis;		/* the input's, or NULL */
+	const char	*trigger;	/* the input's, or a default */
+	bool		 has_trigger_date;
+	struct ret_date	 trigger_date;
+	struct ret_date	 end;		/* RET_STATE_DATED */
+	struct ret_date	 computed_end;	/* before RetentionPeriodEnd */
+	bool		 period_disagree;	/* plan and package differ */
+	/* RetentionPeriodEnd against the computed end: 1 it is later and
+	 * kept, -1 it is earlier and not followed (a warning), 0 the same
+	 * day or none. */
+	int		 explicit_end;
+};
+
+/* "dated", "permanent", "waiting", "unknown" (the column's values). */
+const char *retention_state_name(enum ret_state s);
+/* "plan", "package", "none". */
+const char *retention_source_name(enum ret_source s);
+
+/*
+ * Decides a record's retention ("Retention and disposal" in DESIGN.md):
+ * whose period (rules_period_choose), counted from which trigger (that
+ * period's side's trigger, else the other side's, else the case's final
+ * decision for a record in a case file and the record's date for one
+ * without), from which date (an event's for that trigger, else the one
+ * the package gives), to which end (dates_end, then RetentionPeriodEnd
+ * when later).  With no period on either side but a RetentionPeriodEnd,
+ * that day is the end.  Pointers in *out point into *in.
+ */
+void	retention_decide(const struct ret_input *in, struct ret_decision *out);
+/* Two triggers or record type names are the same text, ignoring ASCII
+ * case and the white space around them. */
+bool	retention_text_same(const char *a, const char *b);
+
 /* ---- the information-management plan (plan.c) ------------------------- */
 
 /* A record type (Asiakirjatieto) of a class's process. */
@@ -164,7 +236,23 @@ void	plan_free(struct plan *p);
  * "Ei-julkinen" for codes 1–4; NULL otherwise. */
 const char *plan_publicity_name(int code);
 
+/* The class for a function code: the one with the longest code that is
+ * the code itself or a whole-group prefix of it ("10 03" for "10 03 00
+ * 09", never for "10 031"); NULL when none.  Needs p->classes sorted by
+ * code (plan_sort_classes). */
+const struct plan_class *plan_find_class(const struct plan *p,
+	    const char *code);
+void	plan_sort_classes(struct plan *p);
+/* The class's record type named type (ignoring ASCII case and
+ * surrounding space), or NULL. */
+const struct plan_type *plan_find_type(const struct plan_class *c,
+	    const char *type);
+
 /* ---- storing a plan (plan_store.c) -------------------------------------- */
+
+/* pg_advisory_xact_lock(): one import numbers its version at a time, and
+ * catalogue transactions (deciding retention) hold it shared. */
+#define PLAN_LOCK	"7001906191"
 
 struct plan_import {
 	int	 version;	/* the version these bytes are */
@@ -179,8 +267,67 @@ struct plan_import {
 int	plan_store(struct db *db, const struct plan *p, const char *sha256_hex,
 	    const char *who, const char *role, bool lenient,
 	    const struct findings *f, struct plan_import *out);
+/* Plan version (0: the current one) back from the database, its classes
+ * sorted for plan_find_class(); *loaded is its number, 0 when no plan was
+ * ever imported (then out has no classes).  0, or -1 (db_error, or no
+ * memory). */
+int	plan_load(struct db *db, int version, struct plan *out, int *loaded);
 /* The findings as the API and the CLI give them (a jansson array). */
 struct json_t;
 struct json_t *plan_findings_json(const struct findings *f);
+
+/* ---- deciding again (recompute.c) ---------------------------------------- */
+
+struct config;
+struct json_t;
+
+/* Fills the plan side of *in from p's class for code (and its record type
+ * named type); *cls and *pt get what matched, or NULL. */
+void	retention_input_plan(struct ret_input *in, const struct plan *p,
+	    const char *code, const char *type, const struct plan_class **cls,
+	    const struct plan_type **pt);
+/* The decided columns of a retention row (state, years, basis, trigger,
+ * trigger_date, end_date, source, plan_version, class_code, record_type,
+ * disagreement) as a JSON object; NULL without memory. */
+struct json_t *retention_outcome_json(const struct ret_input *in,
+	    const struct ret_decision *d, const struct plan_class *cls,
+	    const struct plan_type *type, int version);
+
+struct recompute {
+	struct plan		 plan;		/* the current version */
+	int			 version;	/* 0: none */
+	enum ret_precedence	 prec;
+	bool			 round;
+};
+/* Loads the current plan and the rules of cfg.  0, or -1 (db_error). */
+int	recompute_begin(struct recompute *rc, struct db *db,
+	    const struct config *cfg);
+void	recompute_free(struct recompute *rc);
+/* What deciding again did: rows read by the last call (read) and, over
+ * every call, rows decided (matched), whose outcome moved (changed; the
+ * plan version alone is no move), whose end or state moved (ends_moved),
+ * those by class ({"05 01 01": n}, "" for none); the last row's id. */
+struct recompute_stats {
+	size_t		 read, matched, changed, ends_moved;
+	struct json_t	*by_class;
+	char		 last[37];
+};
+int	recompute_stats_init(struct recompute_stats *st);
+void	recompute_stats_free(struct recompute_stats *st);
+/* Decides again the retention rows (alias t) that where (an SQL condition
+ * on t, with params $1…) selects, in record id order, at most limit (0:
+ * all), in the caller's transaction.  Unless dry, the rows are locked and
+ * the ones whose outcome moved are written.  0, or -1 (db_error, or no
+ * memory). */
+int	recompute_records(struct recompute *rc, struct db *db,
+	    const char *where, int nparams, const char *const *params,
+	    int limit, bool dry, struct recompute_stats *st);
+/* One batch of the oldest pending pass (retention_passes: a new plan
+ * version, or records catalogued before retention was decided), in a
+ * transaction of its own; a newer pass supersedes older ones (it decides
+ * by the current plan anyway).  1 when a pass has more to do, 0 when none
+ * is pending, -1 (db_error). */
+int	recompute_pass_step(struct db *db, const struct config *cfg,
+	    int batch);
 
 #endif

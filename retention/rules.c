@@ -11,10 +11,8 @@
 #include "retention.h"
 
 /* Triggers known from the package; compared without the spaces around
- * (plan tools write "Asian lopullinen ratkaisu " too) and without the case
- * of ASCII letters: strncasecmp leaves the UTF-8 of "ä" alone, so
- * "ASIAKIRJAN PÄIVÄMÄÄRÄ" would not be this trigger (no plan tool writes
- * it so) and waits for an event instead: never due early. */
+ * (plan tools write "Asian lopullinen ratkaisu " too) and without case
+ * (retention_text_same). */
 static const struct {
 	const char		*text;
 	enum ret_trigger	 kind;
@@ -28,20 +26,11 @@ static const struct {
 enum ret_trigger
 rules_trigger_kind(const char *text)
 {
-	size_t i, n;
+	size_t i;
 
-	if (text == NULL)
-		return RET_TRIGGER_EVENT;
-	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
-		text++;
-	n = strlen(text);
-	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t' ||
-	    text[n - 1] == '\n' || text[n - 1] == '\r'))
-		n--;
-	for (i = 0; i < sizeof(rules_triggers) / sizeof(rules_triggers[0]);
-	    i++)
-		if (strlen(rules_triggers[i].text) == n &&
-		    strncasecmp(rules_triggers[i].text, text, n) == 0)
+	for (i = 0; text && i < sizeof(rules_triggers) /
+	    sizeof(rules_triggers[0]); i++)
+		if (retention_text_same(rules_triggers[i].text, text))
 			return rules_triggers[i].kind;
 	return RET_TRIGGER_EVENT;
 }

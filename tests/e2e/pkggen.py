@@ -274,10 +274,11 @@ class Record:
                  security_reason=None, ssns=(), retention=10,
                  retention_reason="KuntaL 2015/410", rtype="päätös",
                  description=None, docs=(), action="Päätöksenteko",
-                 personal_data=None, omit_title=False):
+                 personal_data=None, omit_title=False, retention_end=None):
         self.native_id = native_id
         self.title = title
         self.function_code = function_code     # normalised
+        self.retention_end = retention_end     # RetentionPeriodEnd
         self.code_style = code_style
         self.created = created
         self.publicity = publicity
@@ -297,8 +298,9 @@ class CaseFile:
     def __init__(self, native_id, title, function_code, created="2021-08-31",
                  code_style="dot", records=(), retention=10,
                  retention_reason="KuntaL 2015/410", publicity="Julkinen",
-                 agent="Virtanen Liisa", omit_title=False):
+                 agent="Virtanen Liisa", omit_title=False, finished=None):
         self.native_id = native_id
+        self.finished = finished or created    # the case's final decision
         self.title = title
         self.function_code = function_code
         self.code_style = code_style
@@ -402,7 +404,7 @@ def write_casefile(out, cf, prefix="narc"):
     x.leaf("Role", "responsible")
     x.leaf("Name", cf.agent)
     x.close("Agent")
-    x.leaf("Finished", _tz(cf.created))
+    x.leaf("Finished", _tz(cf.finished))
     actions = {}
     for r in cf.records:
         actions.setdefault(r.action, []).append(r)
@@ -436,6 +438,8 @@ def _record(x, r):
         x.leaf("Title", r.title)
     x.leaf("RetentionPeriod", r.retention)
     x.leaf("RetentionReason", r.retention_reason)
+    if r.retention_end:
+        x.leaf("RetentionPeriodEnd", r.retention_end)
     x.leaf("Status", "arkistoitu")
     x.leaf("Function", write_code(r.function_code, r.code_style))
     x.leaf("Type", r.type)

@@ -132,6 +132,9 @@ test_trigger_kinds(void **state)
 	    RET_TRIGGER_TRANSFER);
 	assert_int_equal(rules_trigger_kind("Tilikauden päättyminen"),
 	    RET_TRIGGER_FISCAL_YEAR_END);
+	/* Case is folded beyond ASCII. */
+	assert_int_equal(rules_trigger_kind("ASIAKIRJAN PÄIVÄMÄÄRÄ"),
+	    RET_TRIGGER_DOCUMENT_DATE);
 	assert_int_equal(rules_trigger_kind("Palvelussuhteen päättyminen"),
 	    RET_TRIGGER_EVENT);
 	assert_int_equal(rules_trigger_kind("Henkilön kuolema"),
@@ -288,6 +291,193 @@ test_function_codes(void **state)
 	assert_code("", NULL);
 }
 
+
+/* ---- decide.c ------------------------------------------------------------ */
+
+static char *
+fmt(const struct ret_date *d)
+{
+	static char out[11];
+
+	dates_format(d, out);
+	return out;
+}
+
+/* A record in a case file decided 15.3.2021, created 29.2.2020. */
+static void
+input_base(struct ret_input *in, struct ret_date *fin, struct ret_date *cr,
+    struct ret_date *today)
+{
+	memset(in, 0, sizeof(*in));
+	*fin = day("2021-03-15");
+	*cr = day("2020-02-29");
+	*today = day("2026-12-03");
+	in->known.case_finished = fin;
+	in->known.record_created = cr;
+	in->known.ingested = today;
+	in->in_case_file = true;
+}
+
+static void
+test_decide_plan_and_package(void **state)
+{
+	struct ret_date fin, cr, today, end;
+	struct ret_input in;
+	struct ret_decision d;
+
+	(void)state;
+	input_base(&in, &fin, &cr, &today);
+	/* The plan's 10 from the final decision; the package's 6 loses. */
+	in.plan_has = true;
+	in.plan_years = 10;
+	in.plan_basis = "KuntaL";
+	in.plan_trigger = "Asian lopullinen ratkaisu";
+	in.package_has = true;
+	in.package_years = 6;
+	in.package_basis = "oma";
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_DATED);
+	assert_int_equal(d.from, RET_FROM_PLAN);
+	assert_true(d.period_disagree);
+	assert_string_equal(d.basis, "KuntaL");
+	assert_string_equal(fmt(&d.trigger_date), "2021-03-15");
+	assert_string_equal(fmt(&d.end), "2031-03-15");
+	/* Precedence package: 6 years, still from the plan's trigger, and
+	 * the package's basis. */
+	in.prec = RET_PRECEDENCE_PACKAGE;
+	retention_decide(&in, &d);
+	assert_int_equal(d.from, RET_FROM_PACKAGE);
+	assert_string_equal(d.basis, "oma");
+	assert_string_equal(d.trigger, "Asian lopullinen ratkaisu");
+	assert_string_equal(fmt(&d.end), "2027-03-15");
+	/* Rounded: 31.12.2027. */
+	in.round_to_year_end = true;
+	retention_decide(&in, &d);
+	assert_string_equal(fmt(&d.end), "2027-12-31");
+	/* An explicit end later than the computed one is kept; an earlier
+	 * one is reported and not followed. */
+	in.round_to_year_end = false;
+	end = day("2030-01-01");
+	in.package_end = &end;
+	retention_decide(&in, &d);
+	assert_int_equal(d.explicit_end, 1);
+	assert_string_equal(fmt(&d.end), "2030-01-01");
+	assert_string_equal(fmt(&d.computed_end), "2027-03-15");
+	end = day("2025-01-01");
+	retention_decide(&in, &d);
+	assert_int_equal(d.explicit_end, -1);
+	assert_string_equal(fmt(&d.end), "2027-03-15");
+}
+
+static void
+test_decide_triggers_and_states(void **state)
+{
+	struct ret_date fin, cr, today, end;
+	struct ret_event ev;
+	struct ret_input in;
+	struct ret_decision d;
+
+	(void)state;
+	input_base(&in, &fin, &cr, &today);
+	/* Nothing says a period: unknown, never due. */
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_UNKNOWN);
+	/* Only an explicit end: that day. */
+	end = day("2040-05-05");
+	in.package_end = &end;
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_DATED);
+	assert_int_equal(d.from, RET_FROM_PACKAGE);
+	assert_string_equal(fmt(&d.end), "2040-05-05");
+	in.package_end = NULL;
+	/* The record's date: 29.2.2020 + 21 = 28.2.2041. */
+	in.plan_has = true;
+	in.plan_years = 21;
+	in.plan_trigger = " asiakirjan päivämäärä ";
+	retention_decide(&in, &d);
+	assert_string_equal(fmt(&d.end), "2041-02-28");
+	/* An event trigger waits, even with an explicit end... */
+	in.plan_trigger = "Palvelussuhteen päättyminen";
+	in.package_end = &end;
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_WAITING);
+	assert_false(d.has_trigger_date);
+	/* ...until an event gives its date (case and spaces aside). */
+	ev.trigger = "PALVELUSSUHTEEN PÄÄTTYMINEN";
+	ev.date = day("2024-05-31");
+	in.events = &ev;
+	in.nevents = 1;
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_DATED);
+	ev.trigger = "Työsuhteen päättyminen";		/* another trigger */
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_WAITING);
+	/* "ä" decomposed (a + U+0308) is the same text. */
+	ev.trigger = " Palvelussuhteen pa\xcc\x88" "a\xcc\x88" "ttyminen";
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_DATED);
+	assert_string_equal(fmt(&d.end), "2045-05-31");	/* explicit earlier */
+	/* -1 anywhere: permanent, whatever the trigger. */
+	in.package_has = true;
+	in.package_years = -1;
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_PERMANENT);
+	/* No trigger on either side: the case's final decision in a case
+	 * file, the record's date outside one. */
+	input_base(&in, &fin, &cr, &today);
+	in.package_has = true;
+	in.package_years = 3;
+	retention_decide(&in, &d);
+	assert_string_equal(d.trigger, "Asian lopullinen ratkaisu");
+	assert_string_equal(fmt(&d.end), "2024-03-15");
+	in.in_case_file = false;
+	retention_decide(&in, &d);
+	assert_string_equal(d.trigger, "Asiakirjan päivämäärä");
+	assert_string_equal(fmt(&d.end), "2023-02-28");
+	/* The final decision not known (no Finished, no action): waits. */
+	in.in_case_file = true;
+	in.known.case_finished = NULL;
+	retention_decide(&in, &d);
+	assert_int_equal(d.state, RET_STATE_WAITING);
+}
+
+static void
+test_plan_lookup(void **state)
+{
+	struct plan_type types[2] = {
+		{ .name = "päätös", .years = 21 },
+		{ .name = "Hakemus", .years = 10 },
+	};
+	struct plan_class classes[3] = {
+		{ .code = "10 03", .years = 5 },
+		{ .code = "05 01 01", .years = 10, .types = types, .ntypes = 2 },
+		{ .code = "10 03 00 09", .years = 7 },
+	};
+	struct plan p = { .classes = classes, .nclasses = 3 };
+	const struct plan_class *c;
+
+	(void)state;
+	plan_sort_classes(&p);
+	c = plan_find_class(&p, "10 03 00 09");
+	assert_non_null(c);
+	assert_int_equal(c->years, 7);
+	/* A longer code falls in the longest whole-group prefix. */
+	c = plan_find_class(&p, "10 03 00 09 12");
+	assert_int_equal(c->years, 7);
+	c = plan_find_class(&p, "10 03 01");
+	assert_int_equal(c->years, 5);
+	assert_null(plan_find_class(&p, "10 031"));
+	assert_null(plan_find_class(&p, "10"));
+	assert_null(plan_find_class(&p, NULL));
+	c = plan_find_class(&p, "05 01 01");
+	assert_int_equal(plan_find_type(c, " HAKEMUS ")->years, 10);
+	assert_int_equal(plan_find_type(c, "päätös")->years, 21);
+	assert_null(plan_find_type(c, "lausunto"));
+	assert_null(plan_find_type(c, NULL));
+	assert_string_equal(retention_state_name(RET_STATE_WAITING), "waiting");
+	assert_string_equal(retention_source_name(RET_FROM_NONE), "none");
+}
+
 int
 main(void)
 {
@@ -301,6 +491,9 @@ main(void)
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_explicit_end),
 		cmocka_unit_test(test_function_codes),
+		cmocka_unit_test(test_decide_plan_and_package),
+		cmocka_unit_test(test_decide_triggers_and_states),
+		cmocka_unit_test(test_plan_lookup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
