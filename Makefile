@@ -147,6 +147,7 @@ bench: db build/tests/httpsink build/bench/audit_bench
 	bench/http_body.sh
 	bench/audit.sh
 	bench/ingest.sh
+	bench/retention.sh
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \

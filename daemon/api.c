@@ -552,6 +552,9 @@ api_body_object(struct api_call *call)
 	j = json_loadb(call->body, call->body_len, JSON_REJECT_DUPLICATES,
 	    &err);
 	if (j == NULL) {
+		/* jansson quotes the text near the error: a personal
+		 * identity code there is withheld. */
+		findings_withhold(err.text);
 		api_error(call, 400, "BAD_JSON",
 		    "request body, line %d column %d: %s", err.line,
 		    err.column, err.text);

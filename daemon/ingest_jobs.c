@@ -38,6 +38,7 @@ struct ingest_run {
 	struct ingest_jobs	*ij;
 	int			 processed;
 	int			 last;
+	bool			 pass_goes_on;	/* retention decided again */
 };
 
 static bool
@@ -65,8 +66,7 @@ ingest_run_work(struct db *db, void *arg)
 		if (more != 1)
 			break;
 	}
-	if (i == RECOMPUTE_RUN_BATCHES)
-		run->last = 1;		/* a pass goes on: look again soon */
+	run->pass_goes_on = i == RECOMPUTE_RUN_BATCHES;
 	if (cfg->ingest_paused)
 		return;
 	while (run->processed < INGEST_JOBS_RUN_MAX &&
@@ -93,7 +93,7 @@ ingest_run_done(void *arg)
 {
 	struct ingest_run *run = arg;
 	struct ingest_jobs *ij = run->ij;
-	bool more = run->last == 1;
+	bool more = run->last == 1 || run->pass_goes_on;
 
 	ij->running--;
 	free(run);

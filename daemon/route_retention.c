@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unicase.h>
+#include <uninorm.h>
 
 #include "api.h"
 #include "audit.h"
@@ -119,6 +121,32 @@ event_match_parse(struct api_call *call, json_t *match,
 	return 0;
 }
 
+/* The trigger without the spaces around it, lower-case (Unicode) and in
+ * NFC; malloc'd, or NULL. */
+static char *
+event_trigger_key(const char *trigger)
+{
+	size_t n, len = 0;
+	uint8_t *low;
+	char *key;
+
+	while (*trigger == ' ' || *trigger == '\t' || *trigger == '\r' ||
+	    *trigger == '\n')
+		trigger++;
+	n = strlen(trigger);
+	while (n > 0 && strchr(" \t\r\n", trigger[n - 1]) != NULL)
+		n--;
+	if ((low = u8_tolower((const uint8_t *)trigger, n, NULL, UNINORM_NFC,
+	    NULL, &len)) == NULL)
+		return NULL;
+	if ((key = malloc(len + 1)) != NULL) {
+		memcpy(key, low, len);
+		key[len] = '\0';
+	}
+	free(low);
+	return key;
+}
+
 static void
 route_retention_event(struct api_call *call, struct db *db)
 {
@@ -128,7 +156,7 @@ route_retention_event(struct api_call *call, struct db *db)
 	struct ret_date date;
 	struct db_result *r = NULL;
 	const char *trigger, *date_text, *params[6];
-	char *kept = NULL, *sql = NULL, counts[2][24];
+	char *kept = NULL, *sql = NULL, *key = NULL, counts[2][24];
 	size_t matched, changed;
 	json_t *body, *details;
 	bool loaded = false;
@@ -179,11 +207,30 @@ route_retention_event(struct api_call *call, struct db *db)
 	/* An integration dates only the records it transferred. */
 	params[1] = call->who.role == ROLE_INTEGRATION ? call->who.id : NULL;
 	params[2] = db_value(r, 0, 0);
-	params[3] = trigger;
+	/* Dates are kept by the trigger folded (case, Unicode form, the
+	 * spaces around): one date per record and trigger however it was
+	 * written; the event itself keeps it as sent. */
+	if ((key = event_trigger_key(trigger)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		db_rollback(db);
+		goto out;
+	}
+	params[3] = key;
 	params[4] = date_text;
+	/* The matching rows locked first (in one order, so that events
+	 * take turns rather than deadlock); then their dates, in a
+	 * statement that sees every event committed before the lock. */
+	if (asprintf(&sql, "SELECT 1 FROM retention WHERE record_id IN (%s) "
+	    "ORDER BY record_id FOR UPDATE", m.sql) == -1) {
+		sql = NULL;
+		goto db_failed;
+	}
+	if (db_query(db, NULL, sql, 2, params) == -1)
+		goto db_failed;
+	free(sql);
 	if (asprintf(&sql, "WITH m(id) AS (%s) INSERT INTO "
 	    "retention_event_dates (record_id, trigger, date, event_id) "
-	    "SELECT DISTINCT m.id, btrim($4), $5::date, $3::uuid FROM m ON "
+	    "SELECT DISTINCT m.id, $4, $5::date, $3::uuid FROM m ON "
 	    "CONFLICT (record_id, trigger) DO UPDATE SET date = "
 	    "EXCLUDED.date, event_id = EXCLUDED.event_id", m.sql) == -1) {
 		sql = NULL;
@@ -197,6 +244,13 @@ route_retention_event(struct api_call *call, struct db *db)
 		goto db_failed;
 	matched = st.matched;
 	changed = st.changed;
+	/* Every matching row is written (decided now), so that a pass that
+	 * read one before this event never writes it back without the
+	 * event's date. */
+	if (db_query(db, NULL, "UPDATE retention SET decided_at = now() "
+	    "WHERE record_id IN (SELECT record_id FROM retention_event_dates "
+	    "WHERE event_id = $1::uuid)", 1, &params[2]) == -1)
+		goto db_failed;
 	snprintf(counts[0], sizeof(counts[0]), "%zu", matched);
 	snprintf(counts[1], sizeof(counts[1]), "%zu", changed);
 	params[0] = db_value(r, 0, 0);
@@ -209,8 +263,13 @@ route_retention_event(struct api_call *call, struct db *db)
 	details = json_pack("{s:s,s:s,s:s,s:I,s:I}", "trigger", trigger,
 	    "date", date_text, "match", m.kind, "matched",
 	    (json_int_t)matched, "changed", (json_int_t)changed);
-	if (details == NULL || api_audit(call, db, "retention.event",
-	    "retention_event", db_value(r, 0, 0), details) == -1) {
+	if (details == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		db_rollback(db);
+		goto out;
+	}
+	if (api_audit(call, db, "retention.event", "retention_event",
+	    db_value(r, 0, 0), details) == -1) {
 		json_decref(details);
 		db_rollback(db);
 		goto out;
@@ -233,6 +292,7 @@ out:
 	recompute_stats_free(&st);
 	db_result_free(r);
 	free(sql);
+	free(key);
 	free(kept);
 	free(m.value);
 	json_decref(m.kept);
@@ -241,7 +301,9 @@ out:
 
 /* ---- what is due ---------------------------------------------------------- */
 
-/* A function code filter: whole groups ("10 03" finds "10 03 00 09"). */
+/* A function code filter: whole groups ("10 03" finds "10 03 00 09").
+ * In SQL the range [code, code || '!'): codes are digits and single
+ * spaces, and '!' sorts between ' ' and the digits (sql/009). */
 static int
 retention_function_param(struct api_call *call, char **code)
 {
@@ -286,8 +348,8 @@ retention_day_param(struct api_call *call, const char *name, char **out)
 	"LEFT JOIN case_files c ON c.id = r.case_file_id " \
 	"WHERE t.state = 'dated' AND t.end_date <= COALESCE($1::date, " \
 	"(now() AT TIME ZONE 'Europe/Helsinki')::date) " \
-	"AND ($2::text IS NULL OR t.function_code = $2 OR " \
-	"t.function_code LIKE $2 || ' %') " \
+	"AND ($2::text IS NULL OR (t.function_code >= $2 AND " \
+	"t.function_code < $2 || '!')) " \
 	"AND ($3::date IS NULL OR (t.end_date, t.record_id) > ($3::date, " \
 	"$4::uuid)) ORDER BY t.end_date, t.record_id LIMIT $5::int"
 
@@ -318,6 +380,7 @@ route_retention_due(struct api_call *call, struct db *db)
 	char *on = NULL, *code = NULL, *after = NULL, *sep, limit_text[16];
 	char *next = NULL;
 	const char *params[5];
+	struct ret_date day;
 	json_t *items;
 	int limit, i, n;
 
@@ -329,12 +392,12 @@ route_retention_due(struct api_call *call, struct db *db)
 	if (after) {
 		/* The cursor is "end|record id". */
 		if ((sep = strchr(after, '|')) == NULL || sep - after != 10 ||
-		    !api_is_uuid(sep + 1)) {
+		    !api_is_uuid(sep + 1) || (*sep = '\0', !dates_parse(after,
+		    &day))) {
 			api_error(call, 400, "BAD_CURSOR", "after is not a "
 			    "cursor this list gave out");
 			goto out;
 		}
-		*sep = '\0';
 		params[2] = after;
 		params[3] = sep + 1;
 	}
@@ -363,14 +426,16 @@ out:
 }
 
 /* Counts by the year retention ends, for this year and the nine after,
- * with each year's function codes; and what will not end on its own. */
+ * with each year's classes (the plan's code; a record in no class by its
+ * own function code); and what will not end on its own. */
 #define FORECAST_SQL \
 	"WITH today AS (SELECT (now() AT TIME ZONE 'Europe/Helsinki')::date " \
 	"AS d), cur AS (SELECT t.* FROM retention t JOIN records r ON r.id = " \
 	"t.record_id JOIN aips a ON a.id = r.aip_id AND a.current_version = " \
 	"r.version) " \
 	"SELECT 'year', extract(year FROM end_date)::int::text, " \
-	"COALESCE(function_code, ''), count(*) FROM cur, today WHERE state = " \
+	"COALESCE(class_code, function_code, ''), count(*) FROM cur, today " \
+	"WHERE state = " \
 	"'dated' AND end_date >= make_date(extract(year FROM today.d)::int, " \
 	"1, 1) AND end_date < make_date(extract(year FROM today.d)::int + " \
 	"10, 1, 1) AND ($1::text IS NULL OR function_code = $1 OR " \
@@ -445,11 +510,10 @@ const struct api_route route_retention_rows[] = {
 	{ "POST", "/v1/retention/events", "retention.event",
 	    ROLE_RECORDS_MANAGER | ROLE_INTEGRATION, API_BODY_JSON,
 	    route_retention_event, NULL, API_POOL_REQUESTS },
-	{ "GET", "/v1/retention/due", "retention.due", ROLE_RECORDS_MANAGER |
-	    ROLE_AUDITOR, API_BODY_NONE, route_retention_due, NULL,
-	    API_POOL_REQUESTS },
+	{ "GET", "/v1/retention/due", "retention.due", ROLE_RECORDS_MANAGER,
+	    API_BODY_NONE, route_retention_due, NULL, API_POOL_REQUESTS },
 	{ "GET", "/v1/retention/forecast", "retention.forecast",
-	    ROLE_RECORDS_MANAGER | ROLE_AUDITOR, API_BODY_NONE,
-	    route_retention_forecast, NULL, API_POOL_JOBS },
+	    ROLE_RECORDS_MANAGER, API_BODY_NONE, route_retention_forecast,
+	    NULL, API_POOL_JOBS },
 	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
 };

@@ -69,6 +69,30 @@ package_init(struct package *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* Each Document's declared hash value, no longer needed once checked. */
+static void
+package_drop_record_digests(struct pkg_record *r, size_t n)
+{
+	size_t i, k;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < r[i].ndocs; k++) {
+			free(r[i].docs[k].hash_value);
+			r[i].docs[k].hash_value = NULL;
+		}
+}
+
+void
+package_drop_digests(struct package *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->ncasefiles; i++)
+		package_drop_record_digests(p->casefiles[i].records,
+		    p->casefiles[i].nrecords);
+	package_drop_record_digests(p->records, p->nrecords);
+}
+
 void
 package_free(struct package *p)
 {

@@ -99,6 +99,9 @@ struct package {
 
 void	package_init(struct package *p);
 void	package_free(struct package *p);
+/* Frees every Document's hash_value (NULL after): package_check_files()
+ * is done with them, and a migration holds hundreds of thousands. */
+void	package_drop_digests(struct package *p);
 /* Appends a zeroed element and returns it, or NULL without memory.  The
  * array may move (realloc): pointers to earlier elements of it are stale. */
 struct pkg_casefile *package_add_casefile(struct package *p);

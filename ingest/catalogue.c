@@ -461,7 +461,7 @@ catalogue_aip(struct job *j, struct catalogue *cat, struct unit *u)
 		    catalogue_text(u->title)));
 	catalogue_batch_add(&cat->versions, json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}",
 	    "aip_id", u->aip_id, "version", u->version, "transfer_id", j->id,
-	    "files", (int)u->nfiles, "bytes", (json_int_t)u->bytes,
+	    "files", (int)u->nstored, "bytes", (json_int_t)u->bytes,
 	    "tagmanifest", u->tagmanifest));
 }
 
@@ -495,8 +495,15 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 	 * stay locked until this transaction ends, so no other transfer
 	 * places the same version meanwhile, and a folder found where ours
 	 * goes can only be a dead try's. */
-	for (i = 0; i < j->nunits; i++)
+	for (i = 0; i < j->nunits; i++) {
 		catalogue_aip(j, &cat, &j->units[i]);
+		if ((json_array_size(cat.aips_new.rows) >=
+		    CATALOGUE_BATCH_ROWS || json_array_size(
+		    cat.aips_next.rows) >= CATALOGUE_BATCH_ROWS) &&
+		    (catalogue_batch_flush(&cat.aips_new) == -1 ||
+		    catalogue_batch_flush(&cat.aips_next) == -1))
+			goto flush_failed;
+	}
 	if (catalogue_batch_flush(&cat.aips_new) == -1 ||
 	    catalogue_batch_flush(&cat.aips_next) == -1)
 		goto flush_failed;
@@ -517,7 +524,7 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 			goto flush_failed;
 		details = json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}", "transfer", j->id,
 		    "version", u->version, "native_id", u->native_id, "files",
-		    (int)u->nfiles, "bytes", (json_int_t)u->bytes,
+		    (int)u->nstored, "bytes", (json_int_t)u->bytes,
 		    "tagmanifest_sha256", u->tagmanifest);
 		rc = process_audit(j, "aip.store", AUDIT_SUCCESS, "aip",
 		    u->aip_id, details);

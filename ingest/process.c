@@ -579,6 +579,9 @@ job_check_files(struct job *j, bool bag, char *err, size_t errlen)
 	}
 	rc = package_check_files(&j->p, j->root, files, n, &j->f, err, errlen);
 	free(files);
+	/* The declared digests are checked: the AIP's manifests are made
+	 * from the bytes. */
+	package_drop_digests(&j->p);
 	return rc;
 }
 
@@ -1008,6 +1011,28 @@ unit_add_content(struct job *j, struct unit *u, struct strmap *seen,
 	return unit_add(u, src, dst, uf->size, uf->sha256);
 }
 
+/* After a case file's bag is written, its content files' entries go: the
+ * catalogue makes their rows from the case file's Documents (every
+ * content file of a SÄHKE2 package is some Document's), and a migration
+ * of 100,000 records held 375 bytes a record in them.  Sailo's own files
+ * (metadata, PREMIS) stay, for the catalogue's other rows. */
+static void
+unit_drop_content(const struct job *j, struct unit *u)
+{
+	size_t i, kept = 0, wl = strlen(j->work);
+
+	for (i = 0; i < u->nfiles; i++) {
+		if (strncmp(u->files[i].src, j->work, wl) == 0 &&
+		    u->files[i].src[wl] == '/') {
+			free(u->files[i].src);
+			free(u->files[i].dst);
+			continue;
+		}
+		u->files[kept++] = u->files[i];
+	}
+	u->nfiles = kept;
+}
+
 /* A file Sailo wrote (metadata extract, PREMIS): digest read back. */
 static int
 unit_add_written(struct unit *u, const char *src, const char *dst,
@@ -1286,6 +1311,9 @@ job_write_unit(struct job *j, struct unit *u, size_t n, char *err,
 	spec = (struct aip_spec){ u->tmp, u->files, u->nfiles,
 	    (const char *const *)info, j->cfg->storage_sha512 };
 	rc = aip_write(&spec, u->tagmanifest, err, errlen);
+	u->nstored = u->nfiles;
+	if (rc == 0 && u->cf)
+		unit_drop_content(j, u);
 out:
 	for (k = 0; k < 8; k++)
 		free(info[k]);

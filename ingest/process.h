@@ -66,6 +66,10 @@ struct unit {
 	char			 tagmanifest[65];
 	struct aip_file		*files;
 	size_t			 nfiles, capfiles;
+	size_t			 nstored;	/* files in the written bag:
+						 * after writing, a case
+						 * file's unit keeps only
+						 * Sailo's own in files */
 	uint64_t		 bytes;
 	char			**prev_links;	/* link_from strings owned */
 	size_t			 nprev;

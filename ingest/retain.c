@@ -167,7 +167,9 @@ retain_row(struct retain *rt, struct job *j, const char *rid,
 	in.package_basis = c->retention_reason;
 	in.package_trigger = r->c.trigger ? r->c.trigger : up ? up->trigger :
 	    NULL;
-	if (c->retention_end && dates_parse(c->retention_end, &end))
+	/* A record's own RetentionPeriodEnd, else its case file's. */
+	if ((r->c.retention_end && dates_parse(r->c.retention_end, &end)) ||
+	    (c->retention_end && dates_parse(c->retention_end, &end)))
 		in.package_end = &end;
 	in.in_case_file = cf != NULL;
 	if (cf && cf->finished && dates_parse(cf->finished, &finished))

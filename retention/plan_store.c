@@ -91,7 +91,12 @@ plan_store(struct db *db, const struct plan *p, const char *sha256_hex,
 		goto out;
 	out->classes = p->nclasses;
 	out->record_types = ntypes;
+	/* Transfers being catalogued hold the lock shared (and, behind a
+	 * waiting import, new ones queue): wait for them a while, not for
+	 * ever (the caller answers 503, try again). */
 	if (db_begin(db) == -1 ||
+	    db_query(db, NULL, "SET LOCAL lock_timeout = '60s'", 0, NULL) ==
+	    -1 ||
 	    db_query(db, NULL, "SELECT pg_advisory_xact_lock(" PLAN_LOCK ")",
 	    0, NULL) == -1)
 		goto out;

@@ -122,6 +122,12 @@ recompute_begin(struct recompute *rc, struct db *db,
 	rc->prec = (enum ret_precedence)rules_precedence_parse(
 	    cfg->retention_precedence);
 	rc->round = cfg->retention_round_to_year_end;
+	/* As a catalogue transaction does: an import waits for this one,
+	 * so what is decided here is never by a version a pass for a newer
+	 * one has walked past. */
+	if (db_query(db, NULL, "SELECT pg_advisory_xact_lock_shared("
+	    PLAN_LOCK ")", 0, NULL) == -1)
+		return -1;
 	return plan_load(db, 0, &rc->plan, &rc->version);
 }
 
@@ -131,9 +137,12 @@ recompute_free(struct recompute *rc)
 	plan_free(&rc->plan);
 }
 
-/* The inputs of each row, the dates events gave it, and its outcome now,
- * as retention_outcome_json() writes one; locked, so that an event and a
- * plan change deciding the same record take turns. */
+/* The inputs of each row, the dates events gave it, its outcome now (the
+ * columns retention_outcome_json() names) and its row version.  Nothing is
+ * locked: a row is written back only if no one changed it since it was
+ * read (its xmin), so a pass over millions of rows neither locks them
+ * nor waits; an event, which locks its rows and writes every one of them,
+ * wins over a pass that read them before. */
 #define RECOMPUTE_COLUMNS \
 	"t.record_id, t.function_code, t.type, t.in_case_file, " \
 	"t.package_years, t.package_basis, t.package_trigger, " \
@@ -141,11 +150,12 @@ recompute_free(struct recompute *rc)
 	"t.case_last_action::text, t.record_created::text, " \
 	"t.ingested::text, (SELECT json_agg(json_build_array(e.trigger, " \
 	"e.date::text)) FROM retention_event_dates e WHERE e.record_id = " \
-	"t.record_id)::text, jsonb_build_object('state', t.state, 'years', " \
-	"t.years, 'basis', t.basis, 'trigger', t.trigger, 'trigger_date', " \
-	"t.trigger_date, 'end_date', t.end_date, 'source', t.source, " \
-	"'plan_version', t.plan_version, 'class_code', t.class_code, " \
-	"'record_type', t.record_type, 'disagreement', t.disagreement)::text"
+	"t.record_id)::text, t.state, t.years, t.basis, t.trigger, " \
+	"t.trigger_date::text, t.end_date::text, t.source, t.plan_version, " \
+	"t.class_code, t.record_type, t.disagreement::text, t.xmin::text"
+/* Where the outcome columns begin, in the order of RECOMPUTE_OUTCOME. */
+#define RECOMPUTE_COL_OUTCOME	13
+#define RECOMPUTE_COL_XMIN	24
 
 #define RECOMPUTE_UPDATE \
 	"UPDATE retention t SET state = x.state, years = x.years, basis = " \
@@ -156,7 +166,8 @@ recompute_free(struct recompute *rc)
 	"FROM jsonb_to_recordset($1) AS x(record_id uuid, state text, years " \
 	"int, basis text, trigger text, trigger_date date, end_date date, " \
 	"source text, plan_version int, class_code text, record_type text, " \
-	"disagreement jsonb) WHERE t.record_id = x.record_id"
+	"disagreement jsonb, xmin text) WHERE t.record_id = x.record_id " \
+	"AND t.xmin = x.xmin::xid"
 
 static const struct ret_date *
 recompute_parse(struct db_result *r, int row, int col, struct ret_date *d)
@@ -166,14 +177,42 @@ recompute_parse(struct db_result *r, int row, int col, struct ret_date *d)
 	return d;
 }
 
-/* Whether the end moved: the state or the day. */
+/* The outcome columns, as retention_outcome_json() names them, with
+ * whether each is an integer. */
+static const struct {
+	const char	*name;
+	bool		 integer;
+} recompute_outcome[] = {
+	{ "state", false }, { "years", true }, { "basis", false },
+	{ "trigger", false }, { "trigger_date", false },
+	{ "end_date", false }, { "source", false },
+	{ "plan_version", true }, { "class_code", false },
+	{ "record_type", false }, { "disagreement", false },
+};
+
+/* Whether column col of row i holds what v says (compared as text and
+ * numbers: building the row's JSON in SQL cost more than all the rest). */
 static bool
-recompute_end_moved(json_t *before, json_t *now)
+recompute_same(struct db_result *r, int i, int col, json_t *v,
+    bool integer)
 {
-	return !json_equal(json_object_get(before, "state"),
-	    json_object_get(now, "state")) ||
-	    !json_equal(json_object_get(before, "end_date"),
-	    json_object_get(now, "end_date"));
+	json_t *stored;
+	bool same;
+
+	if (db_isnull(r, i, col))
+		return v == NULL || json_is_null(v);
+	if (v == NULL || json_is_null(v))
+		return false;
+	if (integer)
+		return json_is_integer(v) && json_integer_value(v) ==
+		    strtoll(db_value(r, i, col), NULL, 10);
+	if (json_is_string(v))
+		return strcmp(json_string_value(v), db_value(r, i, col)) == 0;
+	/* disagreement: jsonb's text orders keys its own way */
+	stored = json_loads(db_value(r, i, col), 0, NULL);
+	same = stored != NULL && json_equal(stored, v);
+	json_decref(stored);
+	return same;
 }
 
 /* One row of RECOMPUTE_COLUMNS decided again: its outcome (with
@@ -190,8 +229,7 @@ recompute_row(struct recompute *rc, struct db_result *r, int i,
 	const struct plan_type *type;
 	struct ret_input in;
 	struct ret_decision d;
-	json_t *ev = NULL, *now, *before, *e, *bv, *nv;
-	const char *key;
+	json_t *ev = NULL, *now, *e;
 	size_t k;
 	bool same;
 
@@ -234,43 +272,44 @@ recompute_row(struct recompute *rc, struct db_result *r, int i,
 	if (now == NULL)
 		return -1;
 	st->matched++;
-	if ((before = json_loads(db_value(r, i, 13), 0, NULL)) == NULL) {
-		json_decref(now);
-		return -1;
-	}
 	same = true;
-	json_object_foreach(now, key, nv) {
-		if (strcmp(key, "plan_version") == 0)
+	for (k = 0; k < sizeof(recompute_outcome) /
+	    sizeof(recompute_outcome[0]); k++) {
+		if (strcmp(recompute_outcome[k].name, "plan_version") == 0)
 			continue;
-		bv = json_object_get(before, key);
-		if (!json_equal(bv ? bv : json_null(), nv)) {
+		if (!recompute_same(r, i, RECOMPUTE_COL_OUTCOME + (int)k,
+		    json_object_get(now, recompute_outcome[k].name),
+		    recompute_outcome[k].integer)) {
 			same = false;
 			break;
 		}
 	}
-	if (!same) {
-		st->changed++;
-		if (recompute_end_moved(before, now)) {
-			const char *code = json_string_value(json_object_get(
-			    now, "class_code"));
-			json_t *n;
-
-			if (code == NULL)
-				code = json_string_value(json_object_get(
-				    before, "class_code"));
-			if (code == NULL)
-				code = "";
-			n = json_object_get(st->by_class, code);
-			json_object_set_new(st->by_class, code, json_integer(
-			    (n ? json_integer_value(n) : 0) + 1));
-			st->ends_moved++;
-		}
-		json_object_set_new(now, "record_id", json_string(db_value(r,
-		    i, 0)));
-		*moved = now;
-	} else
+	if (same) {
 		json_decref(now);
-	json_decref(before);
+		return 0;
+	}
+	st->changed++;
+	/* The end moved: the state or the day. */
+	if (!recompute_same(r, i, RECOMPUTE_COL_OUTCOME, json_object_get(now,
+	    "state"), false) || !recompute_same(r, i, RECOMPUTE_COL_OUTCOME +
+	    5, json_object_get(now, "end_date"), false)) {
+		const char *code = json_string_value(json_object_get(now,
+		    "class_code"));
+		json_t *n;
+
+		if (code == NULL && !db_isnull(r, i, RECOMPUTE_COL_OUTCOME + 8))
+			code = db_value(r, i, RECOMPUTE_COL_OUTCOME + 8);
+		if (code == NULL)
+			code = "";
+		n = json_object_get(st->by_class, code);
+		json_object_set_new(st->by_class, code, json_integer((n ?
+		    json_integer_value(n) : 0) + 1));
+		st->ends_moved++;
+	}
+	json_object_set_new(now, "record_id", json_string(db_value(r, i, 0)));
+	json_object_set_new(now, "xmin", json_string(db_value(r, i,
+	    RECOMPUTE_COL_XMIN)));
+	*moved = now;
 	return 0;
 }
 
@@ -299,13 +338,10 @@ recompute_records(struct recompute *rc, struct db *db, const char *where,
 	char *sql = NULL, *text = NULL, tail[64];
 	int i, ret = -1;
 
-	/* A dry run locks nothing: it writes nothing. */
 	if (limit > 0)
-		snprintf(tail, sizeof(tail), " LIMIT %d%s", limit, dry ? "" :
-		    " FOR UPDATE OF t");
+		snprintf(tail, sizeof(tail), " LIMIT %d", limit);
 	else
-		snprintf(tail, sizeof(tail), "%s", dry ? "" :
-		    " FOR UPDATE OF t");
+		tail[0] = '\0';
 	if (rows == NULL || asprintf(&sql, "SELECT " RECOMPUTE_COLUMNS
 	    " FROM retention t WHERE %s ORDER BY t.record_id%s", where,
 	    tail) == -1) {

@@ -165,8 +165,8 @@ const char *retention_source_name(enum ret_source s);
  * whose period (rules_period_choose), counted from which trigger (that
  * period's side's trigger, else the other side's, else the case's final
  * decision for a record in a case file and the record's date for one
- * without), from which date (an event's for that trigger, else the one
- * the package gives), to which end (dates_end, then RetentionPeriodEnd
+ * without), from which date (the one the package gives, else an event's
+ * for that trigger), to which end (dates_end, then RetentionPeriodEnd
  * when later).  With no period on either side but a RetentionPeriodEnd,
  * that day is the end.  Pointers in *out point into *in.
  */
@@ -299,7 +299,9 @@ struct recompute {
 	enum ret_precedence	 prec;
 	bool			 round;
 };
-/* Loads the current plan and the rules of cfg.  0, or -1 (db_error). */
+/* Loads the current plan and the rules of cfg, holding the plan lock
+ * shared until the transaction ends (begin one first).  0, or -1
+ * (db_error). */
 int	recompute_begin(struct recompute *rc, struct db *db,
 	    const struct config *cfg);
 void	recompute_free(struct recompute *rc);
@@ -316,9 +318,10 @@ int	recompute_stats_init(struct recompute_stats *st);
 void	recompute_stats_free(struct recompute_stats *st);
 /* Decides again the retention rows (alias t) that where (an SQL condition
  * on t, with params $1…) selects, in record id order, at most limit (0:
- * all), in the caller's transaction.  Unless dry, the rows are locked and
- * the ones whose outcome moved are written.  0, or -1 (db_error, or no
- * memory). */
+ * all), in the caller's transaction.  Unless dry, the ones whose outcome
+ * moved are written, each only if no one changed it since it was read
+ * (lock them first to be sure of writing them).  0, or -1 (db_error, or
+ * no memory). */
 int	recompute_records(struct recompute *rc, struct db *db,
 	    const char *where, int nparams, const char *const *params,
 	    int limit, bool dry, struct recompute_stats *st);

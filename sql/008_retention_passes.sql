@@ -25,7 +25,8 @@ GRANT SELECT, INSERT, UPDATE (status, after, records, changed, ends_moved,
 
 -- Records catalogued before 007 get their rows, with what their
 -- retention is decided from; a pass decides them.  (A record without its
--- own retention has its case file's, as at ingest.)
+-- own retention has its case file's, and without its own
+-- RetentionPeriodEnd its case file's, as at ingest.)
 WITH made AS (
 	INSERT INTO retention (record_id, state, source, function_code, type,
 	    in_case_file, package_years, package_basis, package_trigger,
@@ -38,8 +39,8 @@ WITH made AS (
 	    CASE WHEN r.retention_period IS NULL AND c.retention_period IS
 	    NOT NULL THEN c.retention_reason ELSE r.retention_reason END,
 	    r.retention_trigger,
-	    CASE WHEN r.retention_period IS NULL AND c.retention_period IS
-	    NOT NULL THEN c.retention_end ELSE r.retention_end END,
+	    COALESCE(r.retention_end, CASE WHEN r.retention_period IS NULL
+	    AND c.retention_period IS NOT NULL THEN c.retention_end END),
 	    c.finished, c.last_action, r.created,
 	    (COALESCE(t.finished_at, t.submitted_at) AT TIME ZONE
 	    'Europe/Helsinki')::date

@@ -417,6 +417,18 @@ test_decide_triggers_and_states(void **state)
 	retention_decide(&in, &d);
 	assert_int_equal(d.state, RET_STATE_DATED);
 	assert_string_equal(fmt(&d.end), "2045-05-31");	/* explicit earlier */
+	/* An event never moves a date the package gives (the case's final
+	 * decision, 15.3.2021), and fills one it does not give. */
+	in.plan_trigger = "Asian lopullinen ratkaisu";
+	in.package_end = NULL;
+	ev.trigger = "asian lopullinen ratkaisu";
+	ev.date = day("1900-01-01");
+	retention_decide(&in, &d);
+	assert_string_equal(fmt(&d.trigger_date), "2021-03-15");
+	in.known.case_finished = NULL;
+	retention_decide(&in, &d);
+	assert_string_equal(fmt(&d.trigger_date), "1900-01-01");
+	in.known.case_finished = &fin;
 	/* -1 anywhere: permanent, whatever the trigger. */
 	in.package_has = true;
 	in.package_years = -1;
