@@ -158,7 +158,7 @@ rng = random.Random(7)
 sql = ("SELECT t.record_id FROM retention t JOIN records r ON r.id = t.record_id "
        "JOIN aips a ON a.id = r.aip_id AND a.current_version = r.version "
        "WHERE t.state = 'dated' AND t.end_date <= %s AND (%s::text IS NULL OR "
-       "t.function_code = %s OR t.function_code LIKE %s || ' %%') "
+       "(t.function_code >= %s AND t.function_code < %s || '!')) "
        "ORDER BY t.end_date, t.record_id LIMIT 101")
 api, direct, hits = [], [], 0
 for i in range(200):
