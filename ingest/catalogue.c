@@ -19,6 +19,7 @@
 #include "log.h"
 #include "process.h"
 #include "retain.h"
+#include "retention.h"
 
 #define CATALOGUE_BATCH_ROWS	1000	/* rows per INSERT */
 
@@ -239,34 +240,15 @@ catalogue_free(struct catalogue *cat)
 	retain_free(&cat->rt);
 }
 
-/* Free text for the catalogue: a personal identity code in it is
- * withheld there (the AIP keeps the metadata as submitted; the catalogue
- * keeps person identifiers only as HMACs). */
-static json_t *
-catalogue_text(const char *s)
-{
-	json_t *v;
-	char *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((copy = strdup(s)) == NULL)
-		return NULL;
-	findings_withhold(copy);
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
 /* The fields a case file and a record share, into row. */
 static void
 catalogue_common(json_t *row, const struct pkg_common *c)
 {
 	json_object_set_new(row, "native_id", json_string(c->native_id ?
 	    c->native_id : ""));
-	json_object_set_new(row, "title", catalogue_text(c->title));
-	json_object_set_new(row, "type", catalogue_text(c->type));
-	json_object_set_new(row, "status", catalogue_text(c->status));
+	json_object_set_new(row, "title", retention_json_text(c->title));
+	json_object_set_new(row, "type", retention_json_text(c->type));
+	json_object_set_new(row, "status", retention_json_text(c->status));
 	json_object_set_new(row, "function_code", c->function_code ?
 	    json_string(c->function_code) : json_null());
 	json_object_set_new(row, "created", c->created ?
@@ -274,13 +256,13 @@ catalogue_common(json_t *row, const struct pkg_common *c)
 	json_object_set_new(row, "publicity", c->publicity ?
 	    json_string(c->publicity) : json_null());
 	json_object_set_new(row, "security_reason",
-	    catalogue_text(c->security_reason));
+	    retention_json_text(c->security_reason));
 	json_object_set_new(row, "personal_data", c->personal_data ?
 	    json_string(c->personal_data) : json_null());
 	json_object_set_new(row, "retention_period", c->has_retention ?
 	    json_integer(c->retention_period) : json_null());
 	json_object_set_new(row, "retention_reason",
-	    catalogue_text(c->retention_reason));
+	    retention_json_text(c->retention_reason));
 	json_object_set_new(row, "retention_end", c->retention_end ?
 	    json_string(c->retention_end) : json_null());
 }
@@ -331,7 +313,7 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 		}
 		catalogue_common(row, &r[i].c);
 		json_object_set_new(row, "description",
-		    catalogue_text(r[i].description));
+		    retention_json_text(r[i].description));
 		json_object_set_new(row, "retention_trigger",
 		    catalogue_null(r[i].c.trigger));
 		/* A record without its own publicity takes its case file's. */
@@ -454,11 +436,11 @@ catalogue_aip(struct job *j, struct catalogue *cat, struct unit *u)
 	if (u->previous == 0)
 		catalogue_batch_add(&cat->aips_new, json_pack("{s:s,s:s,s:s,s:o}", "id",
 		    u->aip_id, "source", j->submitter_id, "native_id",
-		    u->native_id, "title", catalogue_text(u->title)));
+		    u->native_id, "title", retention_json_text(u->title)));
 	else
 		catalogue_batch_add(&cat->aips_next, json_pack("{s:s,s:i,s:o}", "id",
 		    u->aip_id, "version", u->version, "title",
-		    catalogue_text(u->title)));
+		    retention_json_text(u->title)));
 	catalogue_batch_add(&cat->versions, json_pack("{s:s,s:i,s:s,s:i,s:I,s:s}",
 	    "aip_id", u->aip_id, "version", u->version, "transfer_id", j->id,
 	    "files", (int)u->nstored, "bytes", (json_int_t)u->bytes,

@@ -63,35 +63,6 @@ retain_free(struct retain *rt)
 	free(rt->code_lines);
 }
 
-static json_t *
-retain_date(const struct ret_date *d)
-{
-	char s[11];
-
-	if (d == NULL)
-		return json_null();
-	dates_format(d, s);
-	return json_string(s);
-}
-
-/* Text from the package, with any personal identity code withheld (the
- * catalogue keeps those only as HMACs). */
-static json_t *
-retain_text(const char *s)
-{
-	json_t *v;
-	char *copy;
-
-	if (s == NULL)
-		return json_null();
-	if ((copy = strdup(s)) == NULL)
-		return NULL;
-	findings_withhold(copy);
-	v = json_string(copy);
-	free(copy);
-	return v;
-}
-
 static void
 retain_years(char *buf, size_t len, long years)
 {
@@ -215,21 +186,21 @@ retain_row(struct retain *rt, struct job *j, const char *rid,
 	json_object_set_new(row, "in_case_file", json_boolean(cf != NULL));
 	json_object_set_new(row, "function_code", code ? json_string(code) :
 	    json_null());
-	json_object_set_new(row, "type", retain_text(r->c.type));
+	json_object_set_new(row, "type", retention_json_text(r->c.type));
 	json_object_set_new(row, "package_years", in.package_has ?
 	    json_integer(in.package_years) : json_null());
-	json_object_set_new(row, "package_basis", retain_text(
+	json_object_set_new(row, "package_basis", retention_json_text(
 	    in.package_basis));
-	json_object_set_new(row, "package_trigger", retain_text(
+	json_object_set_new(row, "package_trigger", retention_json_text(
 	    in.package_trigger));
-	json_object_set_new(row, "package_end", retain_date(in.package_end));
-	json_object_set_new(row, "case_finished", retain_date(
+	json_object_set_new(row, "package_end", retention_json_date(in.package_end));
+	json_object_set_new(row, "case_finished", retention_json_date(
 	    in.known.case_finished));
-	json_object_set_new(row, "case_last_action", retain_date(
+	json_object_set_new(row, "case_last_action", retention_json_date(
 	    in.known.case_last_action));
-	json_object_set_new(row, "record_created", retain_date(
+	json_object_set_new(row, "record_created", retention_json_date(
 	    in.known.record_created));
-	json_object_set_new(row, "ingested", retain_date(&rt->today));
+	json_object_set_new(row, "ingested", retention_json_date(&rt->today));
 	return row;
 }
 

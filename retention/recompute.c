@@ -32,8 +32,8 @@ retention_input_plan(struct ret_input *in, const struct plan *p,
 	in->plan_trigger = *pt ? (*pt)->trigger : (*cls)->trigger;
 }
 
-static json_t *
-recompute_date(const struct ret_date *d)
+json_t *
+retention_json_date(const struct ret_date *d)
 {
 	char s[11];
 
@@ -43,9 +43,8 @@ recompute_date(const struct ret_date *d)
 	return json_string(s);
 }
 
-/* Text for the catalogue, a personal identity code in it withheld. */
-static json_t *
-recompute_text(const char *s)
+json_t *
+retention_json_text(const char *s)
 {
 	json_t *v;
 	char *copy;
@@ -91,12 +90,12 @@ retention_outcome_json(const struct ret_input *in,
 	json_object_set_new(o, "years", d->state == RET_STATE_UNKNOWN ||
 	    (d->from == RET_FROM_PACKAGE && !in->package_has) ? json_null() :
 	    json_integer(d->years));
-	json_object_set_new(o, "basis", recompute_text(d->basis));
-	json_object_set_new(o, "trigger", recompute_text(d->trigger));
+	json_object_set_new(o, "basis", retention_json_text(d->basis));
+	json_object_set_new(o, "trigger", retention_json_text(d->trigger));
 	json_object_set_new(o, "trigger_date", d->has_trigger_date ?
-	    recompute_date(&d->trigger_date) : json_null());
+	    retention_json_date(&d->trigger_date) : json_null());
 	json_object_set_new(o, "end_date", d->state == RET_STATE_DATED ?
-	    recompute_date(&d->end) : json_null());
+	    retention_json_date(&d->end) : json_null());
 	json_object_set_new(o, "source", json_string(retention_source_name(
 	    d->from)));
 	json_object_set_new(o, "plan_version", cls && version > 0 ?

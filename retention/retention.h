@@ -286,6 +286,12 @@ struct json_t;
 void	retention_input_plan(struct ret_input *in, const struct plan *p,
 	    const char *code, const char *type, const struct plan_class **cls,
 	    const struct plan_type **pt);
+/* For catalogue rows: "YYYY-MM-DD" or null (d NULL); text with any
+ * personal identity code in it withheld (the catalogue keeps those only
+ * as HMACs; the AIP keeps the metadata as submitted), or null.  NULL
+ * without memory. */
+struct json_t *retention_json_date(const struct ret_date *d);
+struct json_t *retention_json_text(const char *s);
 /* The decided columns of a retention row (state, years, basis, trigger,
  * trigger_date, end_date, source, plan_version, class_code, record_type,
  * disagreement) as a JSON object; NULL without memory. */
