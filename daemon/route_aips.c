@@ -191,8 +191,9 @@ route_records_list(struct api_call *call, struct db *db)
 	struct db_result *r = NULL;
 	char *after = NULL, *transfer = NULL, *function = NULL, *code = NULL;
 	char *from = NULL, *to = NULL, *publicity = NULL, *later = NULL;
+	char *due_before = NULL;
 	char limit_text[16], *next = NULL;
-	const char *params[7] = { NULL };
+	const char *params[8] = { NULL };
 	json_t *items;
 	int limit, n, i;
 
@@ -220,17 +221,19 @@ route_records_list(struct api_call *call, struct db *db)
 		    "(YYYY-MM-DD) on the record's created date");
 		goto out;
 	}
-	/* Filters that come with retention and search: an answer that
-	 * ignored them would look like a true one. */
-	for (i = 0; i < 2; i++) {
-		const char *name = i == 0 ? "q" : "due_before";
-
-		if (api_query_param(&later, call->query, name) != 0) {
-			api_error(call, 400, "BAD_PARAMETER", "%s is not "
-			    "offered yet (it comes with full-text search and "
-			    "retention)", name);
-			goto out;
-		}
+	/* Full text comes with search: an answer that ignored q would
+	 * look like a true one. */
+	if (api_query_param(&later, call->query, "q") != 0) {
+		api_error(call, 400, "BAD_PARAMETER", "q is not offered yet "
+		    "(it comes with full-text search)");
+		goto out;
+	}
+	if (api_query_param(&due_before, call->query, "due_before") == -1 ||
+	    (due_before && (strlen(due_before) != 10 ||
+	    !api_is_rfc3339(due_before)))) {
+		api_error(call, 400, "BAD_PARAMETER", "due_before is a date "
+		    "(YYYY-MM-DD): records whose retention ends by then");
+		goto out;
 	}
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[0] = after;
@@ -240,8 +243,10 @@ route_records_list(struct api_call *call, struct db *db)
 	params[4] = from;
 	params[5] = to;
 	params[6] = publicity;
+	params[7] = due_before;
 	/* A function prefix matches whole groups: "10 03" finds "10 03"
-	 * and "10 03 00 09", never "10 031". */
+	 * and "10 03 00 09", never "10 031".  due_before: as the due list
+	 * (GET /v1/retention/due) says, ends on or before it. */
 	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r "
 	    "JOIN aips a ON a.id = r.aip_id LEFT JOIN case_files c ON "
 	    "c.id = r.case_file_id" RECORD_RETENTION_JOIN
@@ -253,10 +258,12 @@ route_records_list(struct api_call *call, struct db *db)
 	    "AND ($5::date IS NULL OR r.created >= $5::date) "
 	    "AND ($6::date IS NULL OR r.created <= $6::date) "
 	    "AND ($7::text IS NULL OR r.publicity = $7) "
-	    "ORDER BY r.id LIMIT $4::int", 7, params) == -1) {
+	    "AND ($8::date IS NULL OR (t.state = 'dated' AND t.end_date <= "
+	    "$8::date)) "
+	    "ORDER BY r.id LIMIT $4::int", 8, params) == -1) {
 		if (strncmp(db_sqlstate(db), "22", 2) == 0)	/* 2012-13-01 */
-			api_error(call, 400, "BAD_PARAMETER", "from or to is "
-			    "not a calendar date");
+			api_error(call, 400, "BAD_PARAMETER", "from, to or "
+			    "due_before is not a calendar date");
 		else
 			api_db_error(call, db);
 		goto out;
@@ -277,6 +284,7 @@ out:
 	free(from);
 	free(to);
 	free(publicity);
+	free(due_before);
 	free(later);
 	db_result_free(r);
 }

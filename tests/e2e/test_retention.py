@@ -461,6 +461,12 @@ def test_due_list_and_forecast(ingest, tmp_path):
     assert sorted(due_ids(s, on="2031-03-15", function="05.01")) == ["R1", "R4"]
     assert due_ids(s, on="2100-01-01", function="05 01 01 02") == ["R3"]
     assert due_ids(s, on="2100-01-01", function="05 01 0") == []
+    # the record list takes the same day as due_before
+    r = requests.get(f"{s.url}/v1/records", timeout=10,
+                     params={"due_before": "2026-06-30", "limit": 100},
+                     headers={"Authorization": f"Bearer {s.rm}"})
+    assert r.status_code == 200, r.text
+    assert sorted(x["native_id"] for x in r.json()["items"]) == ["R5", "R9"]
     for bad in ({"on": "2031-02-30"}, {"function": "abc"},
                 {"after": "bogus"}, {"limit": "0"}):
         r = requests.get(f"{s.url}/v1/retention/due", params=bad, timeout=10,
