@@ -222,8 +222,7 @@ route_plan_impact(struct api_call *call, struct db *db)
 	struct findings f;
 	char sha256[65];
 	const char *params[1];
-	bool lenient, begun = false;
-	int r;
+	bool lenient;
 
 	findings_init(&f);
 	memset(&rc, 0, sizeof(rc));
@@ -231,7 +230,7 @@ route_plan_impact(struct api_call *call, struct db *db)
 		api_error(call, 500, "INTERNAL", "out of memory");
 		goto out;
 	}
-	if ((r = plan_from_body(call, &rc.plan, &f, sha256, &lenient)) != 0)
+	if (plan_from_body(call, &rc.plan, &f, sha256, &lenient) != 0)
 		goto out;
 	plan_sort_classes(&rc.plan);
 	rc.prec = (enum ret_precedence)rules_precedence_parse(
@@ -240,7 +239,6 @@ route_plan_impact(struct api_call *call, struct db *db)
 	if (db_begin(db) == -1 || db_query(db, NULL, "SET TRANSACTION "
 	    "ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0, NULL) == -1)
 		goto db_failed;
-	begun = true;
 	do {
 		params[0] = st.last[0] ? st.last : NULL;
 		if (recompute_records(&rc, db, "($1::uuid IS NULL OR "
@@ -258,7 +256,7 @@ route_plan_impact(struct api_call *call, struct db *db)
 	goto out;
 db_failed:
 	api_db_error(call, db);
-	if (begun || db_in_transaction(db))
+	if (db_in_transaction(db))
 		db_rollback(db);
 out:
 	plan_free(&rc.plan);

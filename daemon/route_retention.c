@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unicase.h>
-#include <uninorm.h>
 
 #include "api.h"
 #include "audit.h"
@@ -121,32 +119,6 @@ event_match_parse(struct api_call *call, json_t *match,
 	return 0;
 }
 
-/* The trigger without the spaces around it, lower-case (Unicode) and in
- * NFC; malloc'd, or NULL. */
-static char *
-event_trigger_key(const char *trigger)
-{
-	size_t n, len = 0;
-	uint8_t *low;
-	char *key;
-
-	while (*trigger == ' ' || *trigger == '\t' || *trigger == '\r' ||
-	    *trigger == '\n')
-		trigger++;
-	n = strlen(trigger);
-	while (n > 0 && strchr(" \t\r\n", trigger[n - 1]) != NULL)
-		n--;
-	if ((low = u8_tolower((const uint8_t *)trigger, n, NULL, UNINORM_NFC,
-	    NULL, &len)) == NULL)
-		return NULL;
-	if ((key = malloc(len + 1)) != NULL) {
-		memcpy(key, low, len);
-		key[len] = '\0';
-	}
-	free(low);
-	return key;
-}
-
 static void
 route_retention_event(struct api_call *call, struct db *db)
 {
@@ -210,7 +182,7 @@ route_retention_event(struct api_call *call, struct db *db)
 	/* Dates are kept by the trigger folded (case, Unicode form, the
 	 * spaces around): one date per record and trigger however it was
 	 * written; the event itself keeps it as sent. */
-	if ((key = event_trigger_key(trigger)) == NULL) {
+	if ((key = retention_text_key(trigger)) == NULL) {
 		api_error(call, 500, "INTERNAL", "out of memory");
 		db_rollback(db);
 		goto out;

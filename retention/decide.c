@@ -101,6 +101,25 @@ retention_text_same(const char *a, const char *b)
 	return result == 0;
 }
 
+char *
+retention_text_key(const char *s)
+{
+	size_t n, len = 0;
+	uint8_t *folded;
+	char *key;
+
+	s = decide_trim(s, &n);
+	if ((folded = u8_casefold((const uint8_t *)s, n, NULL, UNINORM_NFC,
+	    NULL, &len)) == NULL)
+		return NULL;
+	if ((key = malloc(len + 1)) != NULL) {
+		memcpy(key, folded, len);
+		key[len] = '\0';
+	}
+	free(folded);
+	return key;
+}
+
 /* An empty text says nothing. */
 static const char *
 decide_text(const char *s)

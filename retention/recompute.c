@@ -154,6 +154,9 @@ recompute_free(struct recompute *rc)
 	"t.class_code, t.record_type, t.disagreement::text, t.xmin::text"
 /* Where the outcome columns begin, in the order of RECOMPUTE_OUTCOME. */
 #define RECOMPUTE_COL_OUTCOME	13
+#define RECOMPUTE_COL_STATE	RECOMPUTE_COL_OUTCOME
+#define RECOMPUTE_COL_END	(RECOMPUTE_COL_OUTCOME + 5)
+#define RECOMPUTE_COL_CLASS	(RECOMPUTE_COL_OUTCOME + 8)
 #define RECOMPUTE_COL_XMIN	24
 
 #define RECOMPUTE_UPDATE \
@@ -289,15 +292,15 @@ recompute_row(struct recompute *rc, struct db_result *r, int i,
 	}
 	st->changed++;
 	/* The end moved: the state or the day. */
-	if (!recompute_same(r, i, RECOMPUTE_COL_OUTCOME, json_object_get(now,
-	    "state"), false) || !recompute_same(r, i, RECOMPUTE_COL_OUTCOME +
-	    5, json_object_get(now, "end_date"), false)) {
+	if (!recompute_same(r, i, RECOMPUTE_COL_STATE, json_object_get(now,
+	    "state"), false) || !recompute_same(r, i, RECOMPUTE_COL_END,
+	    json_object_get(now, "end_date"), false)) {
 		const char *code = json_string_value(json_object_get(now,
 		    "class_code"));
 		json_t *n;
 
-		if (code == NULL && !db_isnull(r, i, RECOMPUTE_COL_OUTCOME + 8))
-			code = db_value(r, i, RECOMPUTE_COL_OUTCOME + 8);
+		if (code == NULL && !db_isnull(r, i, RECOMPUTE_COL_CLASS))
+			code = db_value(r, i, RECOMPUTE_COL_CLASS);
 		if (code == NULL)
 			code = "";
 		n = json_object_get(st->by_class, code);

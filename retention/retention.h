@@ -174,6 +174,9 @@ void	retention_decide(const struct ret_input *in, struct ret_decision *out);
 /* Two triggers or record type names are the same text, ignoring ASCII
  * case and the white space around them. */
 bool	retention_text_same(const char *a, const char *b);
+/* The key under which retention_text_same() texts are one: without the
+ * spaces around, case-folded and in NFC; malloc'd, or NULL. */
+char	*retention_text_key(const char *s);
 
 /* ---- the information-management plan (plan.c) ------------------------- */
 
