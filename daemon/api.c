@@ -35,6 +35,8 @@ static const struct api_route *const api_tables[] = {
 	route_transfers_rows,
 	route_uploads_rows,
 	route_aips_rows,
+	route_holds_rows,
+	route_disposals_rows,
 	NULL,
 };
 
@@ -524,6 +526,13 @@ api_page_keyset(struct api_call *call, int *limit, char **after,
 	*sep = '\0';
 	*after_id = sep + 1;
 	return 0;
+}
+
+json_t *
+api_text_or_null(struct db_result *r, int i, int col)
+{
+	return db_isnull(r, i, col) ? json_null() :
+	    json_string(db_value(r, i, col));
 }
 
 json_t *

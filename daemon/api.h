@@ -153,6 +153,8 @@ void	 api_reply_keyset_page(struct api_call *call, struct db_result *r,
 	    int limit, json_t *(*item)(struct db_result *, int), int time_col,
 	    int id_col);
 void	 api_keyset_query_error(struct api_call *call, struct db *db);
+/* Column col of row i as a JSON string, or null when it is NULL. */
+json_t	*api_text_or_null(struct db_result *r, int i, int col);
 char	*api_cursor_encode(const char *plain);	/* malloc'd */
 char	*api_cursor_decode(const char *cursor);	/* malloc'd or NULL */
 json_t	*api_list(json_t *items, const char *next_plain);
@@ -179,5 +181,7 @@ extern const struct api_route route_retention_rows[];
 extern const struct api_route route_transfers_rows[];
 extern const struct api_route route_uploads_rows[];
 extern const struct api_route route_aips_rows[];
+extern const struct api_route route_holds_rows[];
+extern const struct api_route route_disposals_rows[];
 
 #endif

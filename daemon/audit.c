@@ -543,6 +543,7 @@ static struct {
 	pthread_t	 thread;
 	struct db	*db;
 	bool		 running, stop, woken;
+	bool		 idle;		/* waiting for work, not pausing */
 } chainer = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.cond = PTHREAD_COND_INITIALIZER,
@@ -578,8 +579,10 @@ audit_chainer_main(void *arg)
 		if (!chainer.woken && !chainer.stop) {
 			clock_gettime(CLOCK_REALTIME, &until);
 			until.tv_sec += 1;
+			chainer.idle = true;
 			pthread_cond_timedwait(&chainer.cond, &chainer.lock,
 			    &until);
+			chainer.idle = false;
 		}
 		/* Woken soon after a pass: let more commits gather. */
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -646,7 +649,8 @@ audit_chain_soon(struct db *db)
 	if (chainer.running) {
 		pthread_mutex_lock(&chainer.lock);
 		chainer.woken = true;
-		pthread_cond_signal(&chainer.cond);
+		if (chainer.idle)
+			pthread_cond_signal(&chainer.cond);
 		pthread_mutex_unlock(&chainer.lock);
 		return;
 	}

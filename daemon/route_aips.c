@@ -23,13 +23,6 @@
 /* The retention Sailo decided (sql/007), beside what was submitted. */
 #define RECORD_RETENTION_JOIN " LEFT JOIN retention t ON t.record_id = r.id "
 
-static json_t *
-text_or_null(struct db_result *r, int i, int col)
-{
-	return db_isnull(r, i, col) ? json_null() :
-	    json_string(db_value(r, i, col));
-}
-
 /* The decided retention from column col on: period, basis, trigger and
  * its date, end, state, whose period and which plan version and class,
  * and where the package and the plan disagreed. */
@@ -45,14 +38,14 @@ retention_json(struct db_result *r, int i, int col)
 	o = json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:s,s:o,s:o,s:o,s:o}",
 	    "state", db_value(r, i, col), "years", db_isnull(r, i, col + 1) ?
 	    json_null() : json_integer(atoi(db_value(r, i, col + 1))),
-	    "basis", text_or_null(r, i, col + 2), "trigger",
-	    text_or_null(r, i, col + 3), "trigger_date",
-	    text_or_null(r, i, col + 4), "end", text_or_null(r, i, col + 5),
+	    "basis", api_text_or_null(r, i, col + 2), "trigger",
+	    api_text_or_null(r, i, col + 3), "trigger_date",
+	    api_text_or_null(r, i, col + 4), "end", api_text_or_null(r, i, col + 5),
 	    "source", db_value(r, i, col + 6), "plan_version",
 	    db_isnull(r, i, col + 7) ? json_null() :
 	    json_integer(atoi(db_value(r, i, col + 7))), "class_code",
-	    text_or_null(r, i, col + 8), "record_type",
-	    text_or_null(r, i, col + 9), "disagreement", dis ? dis :
+	    api_text_or_null(r, i, col + 8), "record_type",
+	    api_text_or_null(r, i, col + 9), "disagreement", dis ? dis :
 	    json_null());
 	return o;
 }
@@ -70,7 +63,7 @@ record_json(struct db_result *r, int i)
 
 	for (k = 0; k < sizeof(names) / sizeof(names[0]); k++)
 		if (names[k])
-			json_object_set_new(o, names[k], text_or_null(r, i,
+			json_object_set_new(o, names[k], api_text_or_null(r, i,
 			    (int)k));
 	json_object_set_new(o, "version", json_integer(atoi(db_value(r, i,
 	    2))));
@@ -78,7 +71,7 @@ record_json(struct db_result *r, int i)
 	    json_null() : json_integer(atoi(db_value(r, i, 13))));
 	json_object_set_new(o, "case_file", db_isnull(r, i, 17) ?
 	    json_null() : json_pack("{s:s,s:o}", "native_id",
-	    db_value(r, i, 17), "title", text_or_null(r, i, 18)));
+	    db_value(r, i, 17), "title", api_text_or_null(r, i, 18)));
 	json_object_set_new(o, "retention", retention_json(r, i, 19));
 	return o;
 }
@@ -89,9 +82,9 @@ file_json(struct db_result *r, int i)
 	return json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o}", "path",
 	    db_value(r, i, 0), "size", (json_int_t)strtoll(db_value(r, i, 1),
 	    NULL, 10), "sha256", db_value(r, i, 2), "declared_format",
-	    text_or_null(r, i, 3), "mime_type", text_or_null(r, i, 4),
-	    "record_id", text_or_null(r, i, 5), "document_native_id",
-	    text_or_null(r, i, 6));
+	    api_text_or_null(r, i, 3), "mime_type", api_text_or_null(r, i, 4),
+	    "record_id", api_text_or_null(r, i, 5), "document_native_id",
+	    api_text_or_null(r, i, 6));
 }
 
 static json_t *
@@ -168,7 +161,7 @@ route_aips_get(struct api_call *call, struct db *db)
 		    "tagmanifest_sha256", db_value(v, i, 5)));
 	aip = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:s,s:i,s:o,s:o,s:o}",
 	    "id", db_value(a, 0, 0), "native_id", db_value(a, 0, 1), "title",
-	    text_or_null(a, 0, 2), "current_version", atoi(current), "source",
+	    api_text_or_null(a, 0, 2), "current_version", atoi(current), "source",
 	    db_value(a, 0, 4), "created_at", db_value(a, 0, 5), "updated_at",
 	    db_value(a, 0, 6), "version", atoi(params[1]), "versions",
 	    versions, "files", rows_json(f, file_json), "records",

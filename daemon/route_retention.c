@@ -323,7 +323,8 @@ retention_day_param(struct api_call *call, const char *name, char **out)
 	"AND ($2::text IS NULL OR (t.function_code >= $2 AND " \
 	"t.function_code < $2 || '!')) " \
 	"AND ($3::date IS NULL OR (t.end_date, t.record_id) > ($3::date, " \
-	"$4::uuid)) ORDER BY t.end_date, t.record_id LIMIT $5::int"
+	"$4::uuid)) AND NOT " HOLD_COVERS_SQL("r") " " \
+	"ORDER BY t.end_date, t.record_id LIMIT $5::int"
 
 static json_t *
 due_json(struct db_result *r, int i)
@@ -331,18 +332,14 @@ due_json(struct db_result *r, int i)
 	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:s,"
 	    "s:o,s:s}", "record_id", db_value(r, i, 0), "end",
 	    db_value(r, i, 1), "native_id", db_value(r, i, 2), "title",
-	    db_isnull(r, i, 3) ? json_null() : json_string(db_value(r, i, 3)),
-	    "function_code", db_isnull(r, i, 4) ? json_null() :
-	    json_string(db_value(r, i, 4)), "class_code", db_isnull(r, i, 5) ?
-	    json_null() : json_string(db_value(r, i, 5)), "years",
-	    db_isnull(r, i, 6) ? json_null() : json_integer(atoi(db_value(r,
-	    i, 6))), "basis", db_isnull(r, i, 7) ? json_null() :
-	    json_string(db_value(r, i, 7)), "trigger", db_isnull(r, i, 8) ?
-	    json_null() : json_string(db_value(r, i, 8)), "trigger_date",
-	    db_isnull(r, i, 9) ? json_null() : json_string(db_value(r, i, 9)),
-	    "aip_id", db_value(r, i, 10), "case_native_id", db_isnull(r, i,
-	    11) ? json_null() : json_string(db_value(r, i, 11)), "source",
-	    db_value(r, i, 12));
+	    api_text_or_null(r, i, 3), "function_code",
+	    api_text_or_null(r, i, 4), "class_code", api_text_or_null(r, i, 5),
+	    "years", db_isnull(r, i, 6) ? json_null() :
+	    json_integer(atoi(db_value(r, i, 6))), "basis",
+	    api_text_or_null(r, i, 7), "trigger", api_text_or_null(r, i, 8),
+	    "trigger_date", api_text_or_null(r, i, 9), "aip_id",
+	    db_value(r, i, 10), "case_native_id", api_text_or_null(r, i, 11),
+	    "source", db_value(r, i, 12));
 }
 
 static void

@@ -342,4 +342,38 @@ int	recompute_records(struct recompute *rc, struct db *db,
 int	recompute_pass_step(struct db *db, const struct config *cfg,
 	    int batch);
 
+/* ---- holds and disposal (sql/010) ------------------------------------- */
+
+/* pg_advisory_xact_lock(): one disposal proposal at a time, so that no
+ * record is in two open batches. */
+#define DISPOSAL_LOCK	"7001906192"
+
+/*
+ * True (an SQL condition) when an active hold covers the record row r
+ * (an alias of records): its function code is the hold's or under it
+ * (whole groups, the range of sql/009), its case file has the hold's
+ * NativeId, it names the hold's person, it came in the hold's transfer,
+ * or the hold names it.  The last two by the AIP and the record's NativeId,
+ * so that they cover every version of the record.  Evaluated when asked:
+ * records catalogued after the hold are covered too.
+ */
+#define HOLD_COVERS_SQL(r) HOLD_MATCH_SQL(r, "h.released_at IS NULL")
+/* The same test for the holds that which (a condition on h) selects. */
+#define HOLD_MATCH_SQL(r, which) \
+	"EXISTS (SELECT 1 FROM holds h WHERE " which " AND (" \
+	"(h.scope = 'function_code' AND " r ".function_code >= " \
+	"h.function_code AND " r ".function_code < h.function_code || '!') " \
+	"OR (h.scope = 'case_native_id' AND EXISTS (SELECT 1 FROM " \
+	"case_files hc WHERE hc.id = " r ".case_file_id AND hc.native_id = " \
+	"h.case_native_id)) " \
+	"OR (h.scope = 'person_ssn' AND EXISTS (SELECT 1 FROM " \
+	"record_persons hp WHERE hp.record_id = " r ".id AND hp.ssn_hmac = " \
+	"h.ssn_hmac)) " \
+	"OR (h.scope = 'transfer_id' AND EXISTS (SELECT 1 FROM records hr " \
+	"WHERE hr.aip_id = " r ".aip_id AND hr.native_id = " r ".native_id " \
+	"AND hr.transfer_id = h.transfer_id)) " \
+	"OR (h.scope = 'record_ids' AND EXISTS (SELECT 1 FROM hold_records " \
+	"hk WHERE hk.aip_id = " r ".aip_id AND hk.native_id = " r \
+	".native_id AND hk.hold_id = h.id))))"
+
 #endif

@@ -1,0 +1,558 @@
+/*
+ * route_disposals.c — four-eyes disposal (hävittäminen):
+ *   POST /v1/disposals               {due_on?, function_code?, record_ids?,
+ *                                    note?}: one records manager proposes
+ *                                    a batch of what is due then
+ *   GET  /v1/disposals[?status=]     newest first
+ *   GET  /v1/disposals/{id}          the batch, its counts, a page of items
+ *   POST /v1/disposals/{id}/approve  another principal approves
+ *   POST /v1/disposals/{id}/reject   {reason}: another principal rejects
+ * A proposal snapshots its items: what the destruction list shows of each
+ * record (identifiers, class, type, dates, retention; no title, no person
+ * identifier).  A held record, a permanent one, one not yet due and one
+ * already in an open batch are never proposed.  Four eyes compare
+ * principals, never tokens; the database refuses it as well (sql/010).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "audit.h"
+#include "db.h"
+#include "log.h"
+#include "package.h"
+#include "retention.h"
+
+#define DISPOSAL_MAX_NOTE	2000	/* bytes of a note or a reason */
+#define DISPOSAL_MAX_RECORD_IDS	10000
+
+#define BATCH_COLUMNS \
+	"b.id, b.status, b.due_on::text, b.function_code, b.note, b.items, " \
+	"p.name, " API_SQL_TIME("b.proposed_at") ", q.name, " \
+	API_SQL_TIME("b.decided_at") ", b.decision_reason, " \
+	API_SQL_TIME("b.started_at") ", " API_SQL_TIME("b.finished_at") ", " \
+	"b.proposed_at::text"
+#define BATCH_FROM \
+	" FROM disposal_batches b JOIN principals p ON p.id = b.proposed_by " \
+	"LEFT JOIN principals q ON q.id = b.decided_by "
+
+static json_t *
+batch_json(struct db_result *r, int i)
+{
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:o,s:o,s:o,s:o,"
+	    "s:o}", "id", db_value(r, i, 0), "status", db_value(r, i, 1),
+	    "due_on", db_value(r, i, 2), "function_code",
+	    api_text_or_null(r, i, 3), "note", api_text_or_null(r, i, 4),
+	    "records", atoi(db_value(r, i, 5)), "proposed_by",
+	    db_value(r, i, 6), "proposed_at", db_value(r, i, 7), "decided_by",
+	    api_text_or_null(r, i, 8), "decided_at", api_text_or_null(r, i, 9),
+	    "decision_reason", api_text_or_null(r, i, 10), "started_at",
+	    api_text_or_null(r, i, 11), "finished_at",
+	    api_text_or_null(r, i, 12));
+}
+
+/* The batch with its items counted by state; NULL when there is none. */
+static json_t *
+batch_load(struct db *db, const char *id)
+{
+	struct db_result *r = NULL, *c = NULL;
+	json_t *j = NULL, *counts;
+	int i;
+
+	if (db_query(db, &r, "SELECT " BATCH_COLUMNS BATCH_FROM
+	    "WHERE b.id = $1::uuid", 1, &id) == -1 || db_rows(r) != 1 ||
+	    db_query(db, &c, "SELECT state, count(*) FROM disposal_items "
+	    "WHERE batch_id = $1::uuid GROUP BY state", 1, &id) == -1)
+		goto out;
+	j = batch_json(r, 0);
+	counts = json_pack("{s:i,s:i,s:i,s:i}", "pending", 0, "deleting", 0,
+	    "destroyed", 0, "skipped", 0);
+	for (i = 0; i < db_rows(c); i++)
+		json_object_set_new(counts, db_value(c, i, 0),
+		    json_integer(atoi(db_value(c, i, 1))));
+	json_object_set_new(j, "counts", counts);
+out:
+	db_result_free(r);
+	db_result_free(c);
+	return j;
+}
+
+/* An optional text field of at most DISPOSAL_MAX_NOTE bytes: 0 (*out may
+ * be NULL), or -1 after 400.  required: present and not blank. */
+static int
+disposal_text(struct api_call *call, json_t *body, const char *name,
+    bool required, const char **out)
+{
+	json_t *v = json_object_get(body, name);
+	const char *s = json_string_value(v);
+
+	*out = NULL;
+	if ((v == NULL || json_is_null(v)) && !required)
+		return 0;
+	if (s == NULL || strlen(s) > DISPOSAL_MAX_NOTE ||
+	    (required && strspn(s, " \t\r\n") == strlen(s))) {
+		api_error(call, 400, "BAD_FIELD", "%s: text of at most %d "
+		    "bytes%s", name, DISPOSAL_MAX_NOTE, required ?
+		    ", not blank" : "");
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- proposal ------------------------------------------------------------- */
+
+/*
+ * What is due on $2 among current AIP versions: dated (never permanent,
+ * never waiting), not held, not in an open batch, not already destroyed;
+ * optionally under function code $3 and among record ids $4.  The batch
+ * row and its items in one statement; nothing when nothing is due.
+ */
+#define PROPOSE_SQL \
+	"WITH due AS (SELECT r.id, r.aip_id, r.native_id, c.native_id AS " \
+	"case_native_id, t.function_code, t.class_code, pc.title, r.type, " \
+	"r.created, t.years, t.basis, t.trigger, t.trigger_date, t.end_date " \
+	"FROM retention t JOIN records r ON r.id = t.record_id " \
+	"JOIN aips a ON a.id = r.aip_id AND a.current_version = r.version " \
+	"LEFT JOIN case_files c ON c.id = r.case_file_id " \
+	"LEFT JOIN plan_classes pc ON pc.version = t.plan_version AND " \
+	"pc.code = t.class_code " \
+	"WHERE t.state = 'dated' AND t.end_date <= $2::date " \
+	"AND ($3::text IS NULL OR (t.function_code >= $3 AND " \
+	"t.function_code < $3 || '!')) " \
+	"AND ($4::uuid[] IS NULL OR r.id = ANY ($4::uuid[])) " \
+	"AND NOT " HOLD_COVERS_SQL("r") " AND NOT " DISPOSAL_TAKEN_SQL("r") \
+	"), b AS (INSERT INTO disposal_batches (id, status, due_on, " \
+	"function_code, note, items, proposed_by) SELECT gen_random_uuid(), " \
+	"'proposed', $2::date, $3, $1, count(*), $5::uuid FROM due HAVING " \
+	"count(*) > 0 RETURNING id), i AS (INSERT INTO disposal_items " \
+	"(batch_id, record_id, aip_id, native_id, case_native_id, " \
+	"function_code, class_code, class_title, record_type, created, years, " \
+	"basis, trigger, trigger_date, end_date) SELECT b.id, due.* FROM " \
+	"due, b RETURNING 1) SELECT (SELECT id FROM b), (SELECT count(*) " \
+	"FROM i)"
+/* The record is in a batch not yet finished, or was destroyed. */
+#define DISPOSAL_TAKEN_SQL(r) \
+	"EXISTS (SELECT 1 FROM disposal_items di JOIN disposal_batches db " \
+	"ON db.id = di.batch_id WHERE di.record_id = " r ".id AND " \
+	"(db.status IN ('proposed', 'approved', 'running') OR di.state IN " \
+	"('deleting', 'destroyed')))"
+
+/* Why each record id asked for ($1) is not in batch $3 (NULL: none was
+ * made), when due on $2 under function code $4. */
+#define LEFT_OUT_SQL \
+	"SELECT x.id::text, CASE WHEN r.id IS NULL THEN 'unknown' " \
+	"WHEN a.current_version <> r.version THEN 'superseded' " \
+	"WHEN " DISPOSAL_TAKEN_SQL("r") " THEN 'in_batch_or_destroyed' " \
+	"WHEN t.state = 'permanent' THEN 'permanent' " \
+	"WHEN t.state IS DISTINCT FROM 'dated' THEN 'no_end_date' " \
+	"WHEN t.end_date > $2::date THEN 'not_yet_due' " \
+	"WHEN $4::text IS NOT NULL AND NOT (t.function_code >= $4 AND " \
+	"t.function_code < $4 || '!') THEN 'other_function' " \
+	"WHEN " HOLD_COVERS_SQL("r") " THEN 'held' ELSE 'not_due' END " \
+	"FROM unnest($1::uuid[]) WITH ORDINALITY AS x (id, n) " \
+	"LEFT JOIN records r ON r.id = x.id " \
+	"LEFT JOIN aips a ON a.id = r.aip_id " \
+	"LEFT JOIN retention t ON t.record_id = r.id " \
+	"WHERE $3::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM disposal_items " \
+	"i WHERE i.batch_id = $3::uuid AND i.record_id = x.id) ORDER BY x.n"
+
+/* record_ids as a PostgreSQL array "{uuid,…}" (malloc'd in *out, NULL
+ * when absent); 0, or -1 after 400. */
+static int
+disposal_record_ids(struct api_call *call, json_t *v, char **out)
+{
+	size_t i, n = json_array_size(v);
+	const char *id;
+	char *p;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || n == 0 || n > DISPOSAL_MAX_RECORD_IDS) {
+		api_error(call, 400, "BAD_FIELD", "record_ids: an array of 1 "
+		    "to %d record ids", DISPOSAL_MAX_RECORD_IDS);
+		return -1;
+	}
+	if ((*out = p = malloc(n * 37 + 3)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		return -1;
+	}
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		if ((id = json_string_value(json_array_get(v, i))) == NULL ||
+		    !api_is_uuid(id)) {
+			api_error(call, 400, "BAD_FIELD", "record_ids[%zu]: not "
+			    "a record id (a UUID)", i);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, id, 36);
+		p += 36;
+	}
+	*p++ = '}';
+	*p = '\0';
+	return 0;
+}
+
+static json_t *
+disposal_left_out(struct db *db, const char *ids, const char *due_on,
+    const char *batch, const char *code)
+{
+	struct db_result *r = NULL;
+	const char *params[4] = { ids, due_on, batch, code };
+	json_t *out;
+	int i;
+
+	if (db_query(db, &r, LEFT_OUT_SQL, 4, params) == -1)
+		return NULL;
+	out = json_array();
+	for (i = 0; i < db_rows(r); i++)
+		json_array_append_new(out, json_pack("{s:s,s:s}", "record_id",
+		    db_value(r, i, 0), "why", db_value(r, i, 1)));
+	db_result_free(r);
+	return out;
+}
+
+static void
+route_disposal_propose(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL, *today = NULL;
+	struct ret_date d;
+	const char *note, *due_on, *params[5];
+	char *code = NULL, *ids = NULL, batch[37] = "";
+	json_t *body, *v, *left = NULL, *reply, *details;
+	long items;
+
+	if ((body = api_body_object(call)) == NULL)
+		return;
+	due_on = json_string_value(v = json_object_get(body, "due_on"));
+	if ((v != NULL && !json_is_null(v) && (due_on == NULL ||
+	    strlen(due_on) != 10 || !dates_parse(due_on, &d)))) {
+		api_error(call, 400, "BAD_FIELD", "due_on: a calendar date, "
+		    "YYYY-MM-DD (absent: today in Europe/Helsinki)");
+		goto out;
+	}
+	if ((v = json_object_get(body, "function_code")) != NULL &&
+	    !json_is_null(v) && (json_string_value(v) == NULL ||
+	    (code = package_function_code(json_string_value(v))) == NULL)) {
+		api_error(call, 400, "BAD_FIELD", "function_code: a function "
+		    "code (10 03 00 09, 10.03.00.09) or its first groups");
+		goto out;
+	}
+	if (disposal_record_ids(call, json_object_get(body, "record_ids"),
+	    &ids) == -1 || disposal_text(call, body, "note", false,
+	    &note) == -1)
+		goto out;
+	/* One proposal at a time: no record lands in two open batches. */
+	if (db_begin(db) == -1 || db_query(db, NULL, "SELECT "
+	    "pg_advisory_xact_lock(" DISPOSAL_LOCK ")", 0, NULL) == -1)
+		goto db_failed;
+	if (due_on == NULL) {
+		if (db_query(db, &today, "SELECT (now() AT TIME ZONE "
+		    "'Europe/Helsinki')::date::text", 0, NULL) == -1)
+			goto db_failed;
+		due_on = db_value(today, 0, 0);
+	}
+	params[0] = note;
+	params[1] = due_on;
+	params[2] = code;
+	params[3] = ids;
+	params[4] = call->who.id;
+	if (db_query(db, &r, PROPOSE_SQL, 5, params) == -1)
+		goto db_failed;
+	items = db_isnull(r, 0, 0) ? 0 : strtol(db_value(r, 0, 1), NULL, 10);
+	if (items > 0)
+		snprintf(batch, sizeof(batch), "%s", db_value(r, 0, 0));
+	if (ids && (left = disposal_left_out(db, ids, due_on, items > 0 ?
+	    batch : NULL, code)) == NULL)
+		goto db_failed;
+	if (items == 0) {
+		db_rollback(db);
+		api_error(call, 422, "NOTHING_DUE", "nothing is due on %s%s%s "
+		    "that is not held, permanent or in an open batch; no batch "
+		    "was made", due_on, code ? " under " : "", code ? code : "");
+		if (left)
+			json_object_set(json_object_get(call->reply, "error"),
+			    "left_out", left);
+		goto out;
+	}
+	details = json_pack("{s:s,s:o,s:I,s:I}", "due_on", due_on,
+	    "function_code", code ? json_string(code) : json_null(), "items",
+	    (json_int_t)items, "left_out", (json_int_t)json_array_size(left));
+	if (api_audit(call, db, "disposal.propose", "disposal", batch,
+	    details) == -1) {
+		json_decref(details);
+		db_rollback(db);
+		goto out;
+	}
+	json_decref(details);
+	if (db_commit(db) == -1 || (reply = batch_load(db, batch)) == NULL)
+		goto db_failed;
+	if (left)
+		json_object_set(reply, "left_out", left);
+	if (asprintf(&call->location, "/v1/disposals/%s", batch) == -1)
+		call->location = NULL;
+	api_reply(call, 201, reply);
+	goto out;
+db_failed:
+	api_db_error(call, db);
+	if (db_in_transaction(db))
+		db_rollback(db);
+out:
+	json_decref(left);
+	db_result_free(r);
+	db_result_free(today);
+	free(code);
+	free(ids);
+	json_decref(body);
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+static void
+route_disposals_list(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, *status = NULL, limit_text[16];
+	const char *params[4] = { NULL };
+	int limit;
+
+	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
+		return;
+	if (api_query_param(&status, call->query, "status") == -1 ||
+	    (status && strcmp(status, "proposed") != 0 &&
+	    strcmp(status, "rejected") != 0 && strcmp(status, "approved") != 0 &&
+	    strcmp(status, "running") != 0 && strcmp(status, "done") != 0)) {
+		api_error(call, 400, "BAD_PARAMETER", "status is proposed, "
+		    "rejected, approved, running or done");
+		goto out;
+	}
+	params[0] = after;
+	params[2] = status;
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[3] = limit_text;
+	if (db_query(db, &r, "SELECT " BATCH_COLUMNS BATCH_FROM
+	    "WHERE ($1::timestamptz IS NULL OR (b.proposed_at, b.id) < "
+	    "($1::timestamptz, $2::uuid)) AND ($3::text IS NULL OR "
+	    "b.status = $3) ORDER BY b.proposed_at DESC, b.id DESC "
+	    "LIMIT $4::int", 4, params) == -1) {
+		api_keyset_query_error(call, db);
+		goto out;
+	}
+	api_reply_keyset_page(call, r, limit, batch_json, 13, 0);
+out:
+	free(after);
+	free(status);
+	db_result_free(r);
+}
+
+static json_t *
+item_json(struct db_result *r, int i)
+{
+	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+	    "s:o,s:s,s:s,s:o,s:o}", "record_id", db_value(r, i, 0), "aip_id",
+	    db_value(r, i, 1), "native_id", db_value(r, i, 2),
+	    "case_native_id", api_text_or_null(r, i, 3), "function_code",
+	    api_text_or_null(r, i, 4), "class_code", api_text_or_null(r, i, 5),
+	    "class_title", api_text_or_null(r, i, 6), "record_type",
+	    api_text_or_null(r, i, 7), "created", api_text_or_null(r, i, 8),
+	    "years", db_isnull(r, i, 9) ? json_null() :
+	    json_integer(atoi(db_value(r, i, 9))), "basis",
+	    api_text_or_null(r, i, 10), "trigger", api_text_or_null(r, i, 11),
+	    "trigger_date", api_text_or_null(r, i, 12), "end",
+	    db_value(r, i, 13), "state", db_value(r, i, 14), "skip_reason",
+	    api_text_or_null(r, i, 15), "done_at", api_text_or_null(r, i, 16));
+}
+
+/* GET /v1/disposals/{id}: the batch, and a page of its items in record id
+ * order (limit, after: the last record id of the page before). */
+static void
+route_disposal_get(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, *next = NULL, limit_text[16];
+	const char *params[3];
+	json_t *batch = NULL, *items;
+	int limit, i, n;
+
+	if (!api_is_uuid(call->params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    call->params[0]);
+		return;
+	}
+	if (api_page(call, &limit, &after) == -1)
+		return;
+	if (after && !api_is_uuid(after)) {
+		api_error(call, 400, "BAD_CURSOR", "after is not a cursor this "
+		    "list gave out");
+		goto out;
+	}
+	if ((batch = batch_load(db, call->params[0])) == NULL) {
+		if (db_error(db)[0])
+			api_db_error(call, db);
+		else
+			api_error(call, 404, "NOT_FOUND", "no disposal batch "
+			    "%s", call->params[0]);
+		goto out;
+	}
+	params[0] = call->params[0];
+	params[1] = after;
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[2] = limit_text;
+	if (db_query(db, &r, "SELECT record_id, aip_id, native_id, "
+	    "case_native_id, function_code, class_code, class_title, "
+	    "record_type, created::text, years, basis, trigger, "
+	    "trigger_date::text, end_date::text, state, skip_reason, "
+	    API_SQL_TIME("done_at") " FROM disposal_items WHERE batch_id = "
+	    "$1::uuid AND ($2::uuid IS NULL OR record_id > $2::uuid) ORDER BY "
+	    "record_id LIMIT $3::int", 3, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	n = db_rows(r);
+	items = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, item_json(r, i));
+	if (n > limit)
+		next = api_cursor_encode(db_value(r, limit - 1, 0));
+	json_object_set_new(batch, "items", items);
+	json_object_set_new(batch, "next", next ? json_string(next) :
+	    json_null());
+	api_reply(call, 200, batch);
+	batch = NULL;
+out:
+	json_decref(batch);
+	free(after);
+	free(next);
+	db_result_free(r);
+}
+
+/* ---- the second pair of eyes -------------------------------------------- */
+
+/*
+ * Approve (reason optional) or reject (reason required) a proposed batch:
+ * not by the proposer's principal (403, recorded as a denied act), and
+ * only while it is proposed (409).
+ */
+static void
+disposal_decide(struct api_call *call, struct db *db, bool approve)
+{
+	struct db_result *r = NULL;
+	struct audit_event ev = { 0 };
+	const char *reason, *params[4];
+	const char *action = approve ? "disposal.approve" : "disposal.reject";
+	json_t *body = NULL, *details, *batch;
+
+	if (call->body_len > 0 && (body = api_body_object(call)) == NULL)
+		return;
+	if (disposal_text(call, body, "reason", !approve, &reason) == -1)
+		goto out;
+	params[0] = call->params[0];
+	if (!api_is_uuid(params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    params[0]);
+		goto out;
+	}
+	if (db_begin(db) == -1 || db_query(db, &r, "SELECT status, "
+	    "proposed_by = $2::uuid FROM disposal_batches WHERE id = $1::uuid "
+	    "FOR UPDATE", 2, (const char *[]){ params[0], call->who.id }) == -1)
+		goto db_failed;
+	if (db_rows(r) == 0) {
+		db_rollback(db);
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    params[0]);
+		goto out;
+	}
+	if (strcmp(db_value(r, 0, 1), "t") == 0) {
+		db_rollback(db);
+		ev.actor = call->who.name;
+		ev.role = role_name(call->who.role);
+		ev.action = action;
+		ev.object_type = "disposal";
+		ev.object_id = params[0];
+		ev.outcome = AUDIT_DENIED;
+		ev.details = details = json_pack("{s:s}", "why", "four_eyes");
+		if (audit_record(db, &ev) == -1)
+			log_warn("%s refused to the proposer, not recorded: %s",
+			    action, db_error(db));
+		json_decref(details);
+		api_error(call, 403, "FOUR_EYES", "you proposed this batch: "
+		    "another records manager (another person, not another "
+		    "token of yours) must %s it", approve ? "approve" :
+		    "reject");
+		goto out;
+	}
+	if (strcmp(db_value(r, 0, 0), "proposed") != 0) {
+		api_error(call, 409, "NOT_PROPOSED", "batch %s is %s: only a "
+		    "proposed batch is approved or rejected", params[0],
+		    db_value(r, 0, 0));
+		db_rollback(db);
+		goto out;
+	}
+	params[1] = approve ? "approved" : "rejected";
+	params[2] = call->who.id;
+	params[3] = reason;
+	if (db_query(db, NULL, "UPDATE disposal_batches SET status = $2, "
+	    "decided_by = $3::uuid, decided_at = now(), decision_reason = $4 "
+	    "WHERE id = $1::uuid", 4, params) == -1)
+		goto db_failed;
+	details = reason ? json_pack("{s:s}", "reason", reason) : NULL;
+	if (api_audit(call, db, action, "disposal", params[0], details) ==
+	    -1) {
+		json_decref(details);
+		db_rollback(db);
+		goto out;
+	}
+	json_decref(details);
+	if (db_commit(db) == -1 || (batch = batch_load(db, params[0])) == NULL)
+		goto db_failed;
+	if (approve && asprintf(&call->location, "/v1/disposals/%s",
+	    params[0]) == -1)
+		call->location = NULL;
+	/* Approving starts work (the destruction): 202. */
+	api_reply(call, approve ? 202 : 200, batch);
+	goto out;
+db_failed:
+	api_db_error(call, db);
+	if (db_in_transaction(db))
+		db_rollback(db);
+out:
+	db_result_free(r);
+	json_decref(body);
+}
+
+static void
+route_disposal_approve(struct api_call *call, struct db *db)
+{
+	disposal_decide(call, db, true);
+}
+
+static void
+route_disposal_reject(struct api_call *call, struct db *db)
+{
+	disposal_decide(call, db, false);
+}
+
+const struct api_route route_disposals_rows[] = {
+	/* A proposal by function code walks what is due. */
+	{ "POST", "/v1/disposals", "disposal.propose", ROLE_RECORDS_MANAGER,
+	    API_BODY_JSON, route_disposal_propose, NULL, API_POOL_JOBS },
+	{ "GET", "/v1/disposals", "disposal.list", ROLE_RECORDS_MANAGER |
+	    ROLE_AUDITOR, API_BODY_NONE, route_disposals_list, NULL,
+	    API_POOL_REQUESTS },
+	{ "GET", "/v1/disposals/{id}", "disposal.get", ROLE_RECORDS_MANAGER |
+	    ROLE_AUDITOR, API_BODY_NONE, route_disposal_get, NULL,
+	    API_POOL_REQUESTS },
+	{ "POST", "/v1/disposals/{id}/approve", "disposal.approve",
+	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_disposal_approve, NULL,
+	    API_POOL_REQUESTS },
+	{ "POST", "/v1/disposals/{id}/reject", "disposal.reject",
+	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_disposal_reject, NULL,
+	    API_POOL_REQUESTS },
+	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
+};

@@ -1,0 +1,110 @@
+-- 010_holds_disposal: holds, and disposal batches that one records
+-- manager proposes and another approves (route_disposal.c).
+--
+-- A hold covers records by a scope evaluated when it is asked (a function
+-- code and the codes under it, a case file's NativeId, a person by the
+-- HMAC of the identity code, a transfer), so that records catalogued after
+-- the hold was placed are covered as well.  A hold by record ids names
+-- records by what stays the same across AIP versions: the AIP and the
+-- record's NativeId (hold_records).  The one test of "is this record
+-- held" is HOLD_COVERS_SQL in retention.h.
+--
+-- Nothing here is ever deleted: a released hold keeps who released it,
+-- when and why; a batch keeps every item with what happened to it.
+
+CREATE TABLE holds (
+	id		uuid PRIMARY KEY,
+	reason		text NOT NULL CHECK (length(btrim(reason)) > 0),
+	scope		text NOT NULL CHECK (scope IN ('function_code',
+			    'case_native_id', 'record_ids', 'transfer_id',
+			    'person_ssn')),
+	function_code	text,		-- normalised: "05 01"
+	case_native_id	text,
+	transfer_id	uuid REFERENCES transfers (id),
+	ssn_hmac	bytea CHECK (length(ssn_hmac) = 32),
+	record_ids	uuid[],		-- as asked; hold_records as resolved
+	covered		integer NOT NULL,	-- records covered when placed
+	placed_by	uuid NOT NULL REFERENCES principals (id),
+	placed_at	timestamptz NOT NULL DEFAULT now(),
+	released_by	uuid REFERENCES principals (id),
+	released_at	timestamptz,
+	release_reason	text,
+	CHECK ((scope = 'function_code') = (function_code IS NOT NULL)),
+	CHECK ((scope = 'case_native_id') = (case_native_id IS NOT NULL)),
+	CHECK ((scope = 'transfer_id') = (transfer_id IS NOT NULL)),
+	CHECK ((scope = 'person_ssn') = (ssn_hmac IS NOT NULL)),
+	CHECK ((scope = 'record_ids') = (record_ids IS NOT NULL)),
+	CHECK ((released_at IS NULL) = (released_by IS NULL) AND
+	    (released_at IS NULL) = (release_reason IS NULL))
+);
+CREATE INDEX holds_placed ON holds (placed_at DESC, id DESC);
+CREATE INDEX holds_active ON holds (scope) WHERE released_at IS NULL;
+
+CREATE TABLE hold_records (
+	hold_id		uuid NOT NULL REFERENCES holds (id),
+	aip_id		uuid NOT NULL REFERENCES aips (id),
+	native_id	text NOT NULL,
+	PRIMARY KEY (aip_id, native_id, hold_id)
+);
+GRANT SELECT, INSERT ON holds, hold_records TO sailo_app;
+GRANT UPDATE (covered, released_by, released_at, release_reason) ON holds
+	TO sailo_app;
+
+-- A batch: proposed → approved → running → done, or proposed → rejected.
+-- The database keeps four eyes too: whoever decides is not the proposer.
+CREATE TABLE disposal_batches (
+	id		uuid PRIMARY KEY,
+	status		text NOT NULL CHECK (status IN ('proposed',
+			    'rejected', 'approved', 'running', 'done')),
+	due_on		date NOT NULL,
+	function_code	text,
+	note		text,
+	items		integer NOT NULL CHECK (items > 0),	-- when proposed
+	proposed_by	uuid NOT NULL REFERENCES principals (id),
+	proposed_at	timestamptz NOT NULL DEFAULT now(),
+	decided_by	uuid REFERENCES principals (id),
+	decided_at	timestamptz,
+	decision_reason	text,
+	started_at	timestamptz,
+	finished_at	timestamptz,
+	CHECK (decided_by IS NULL OR decided_by <> proposed_by),
+	CHECK ((status = 'proposed') = (decided_by IS NULL))
+);
+CREATE INDEX disposal_batches_proposed ON disposal_batches
+	(proposed_at DESC, id DESC);
+CREATE INDEX disposal_batches_open ON disposal_batches (status)
+	WHERE status IN ('proposed', 'approved', 'running');
+
+-- An item is what the destruction list (hävitysluettelo) shows, taken
+-- when the batch was proposed: identifiers, class, type, dates, retention.
+-- No title, no content, no person identifier.
+CREATE TABLE disposal_items (
+	batch_id	uuid NOT NULL REFERENCES disposal_batches (id),
+	record_id	uuid NOT NULL REFERENCES records (id),
+	aip_id		uuid NOT NULL,
+	native_id	text NOT NULL,
+	case_native_id	text,
+	function_code	text,
+	class_code	text,
+	class_title	text,
+	record_type	text,
+	created		date,
+	years		integer,
+	basis		text,
+	trigger		text,
+	trigger_date	date,
+	end_date	date NOT NULL,
+	state		text NOT NULL DEFAULT 'pending' CHECK (state IN
+			    ('pending', 'deleting', 'destroyed', 'skipped')),
+	skip_reason	text CHECK (skip_reason IN ('held', 'not_yet_due',
+			    'permanent', 'gone')),
+	done_at		timestamptz,
+	PRIMARY KEY (batch_id, record_id),
+	CHECK ((state = 'skipped') = (skip_reason IS NOT NULL))
+);
+CREATE INDEX disposal_items_record ON disposal_items (record_id);
+CREATE INDEX disposal_items_aip ON disposal_items (batch_id, aip_id);
+GRANT SELECT, INSERT ON disposal_batches, disposal_items TO sailo_app;
+GRANT UPDATE (status, decided_by, decided_at, decision_reason, started_at,
+	finished_at) ON disposal_batches TO sailo_app;
+GRANT UPDATE (state, skip_reason, done_at) ON disposal_items TO sailo_app;

@@ -1,0 +1,315 @@
+"""Holds and four-eyes disposal: a hold keeps what it covers out of the due
+list and out of proposals, also records that arrive after it; one records
+manager proposes a batch of what is due, and only another principal may
+approve or reject it.  Every due date is worked out by hand: the plan keeps
+accounting records (02 05 01, 02 06 01) 6 years from the end of their
+fiscal year, so a record of 2015 is due from 1.1.2022, one of 2024 on
+31.12.2030; planning decisions (05 01 02) are kept permanently."""
+import datetime
+
+import psycopg2
+import pytest
+
+import pkggen
+from test_ingest import FULL_CLEARANCE
+from test_retention import (KUNTAL, dp, ingest, ingest_package,  # noqa: F401
+                            plan_xml, put_plan, record)
+
+PERSON = pkggen.hetu(datetime.date(1968, 2, 29), 211)
+FISCAL = dp.Retention(6, "Kirjanpitolaki 2:10 §", "Tilikauden päättyminen")
+PLAN = [
+    ("02 05 01", "Kirjanpito", FISCAL, {"tosite": None}),
+    ("02 06 01", "Laskutus", FISCAL, {"lasku": None}),
+    ("05 01 02", "Asemakaava", dp.Retention(-1, "Arkistolaitoksen päätös"),
+     {"päätös": None}),
+]
+
+
+def package(tag="A"):
+    """R1, R2, R3 and R6 are due today; R4 is permanent, R5 not yet due."""
+    def cf(nid, title, code, created, records):
+        c = pkggen.CaseFile(f"HEL {nid}-{tag}", title, code, created=created)
+        c.records = records
+        return c
+    return pkggen.Sahke2Package(version="2019", transfer_id=f"SIIRTO-D-{tag}",
+                                casefiles=[
+        cf("2015-1", "Tositteet 2015", "02 05 01", "2015-03-01", [
+            record(f"R1{tag}", "02 05 01", "tosite", 6, "2015-03-01", 1),
+            record(f"R2{tag}", "02 05 01", "tosite", 6, "2015-03-02", 2)]),
+        cf("2016-2", "Tositteet 2016", "02 05 01", "2016-05-05", [
+            record(f"R3{tag}", "02 05 01", "tosite", 6, "2016-05-05", 3,
+                   ssns=[PERSON])]),
+        cf("2018-3", "Asemakaava 1234", "05 01 02", "2018-01-10", [
+            record(f"R4{tag}", "05 01 02", "päätös", -1, "2018-01-10", 4)]),
+        cf("2024-4", "Tositteet 2024", "02 05 01", "2024-01-02", [
+            record(f"R5{tag}", "02 05 01", "tosite", 6, "2024-01-02", 5)]),
+        cf("2014-5", "Laskut 2014", "02 06 01", "2014-09-09", [
+            record(f"R6{tag}", "02 06 01", "lasku", 6, "2014-09-09", 6)]),
+    ])
+
+
+@pytest.fixture
+def archive(ingest):
+    """sailo with the plan and package A in, records managers s.rm (the
+    fixture's) and s.rm2 (another person), an auditor; s.ids: native id ->
+    record id."""
+    s = ingest()
+    put_plan(s, plan_xml(PLAN))
+    s.tid = ingest_package(s, package("A"))
+    s.rm2 = s.token("records_manager", name="toinen-hoitaja",
+                    clearance=FULL_CLEARANCE)
+    s.auditor = s.token("auditor")
+    r = s.get(f"/v1/records?transfer_id={s.tid}&limit=100", token=s.rm)
+    assert r.status_code == 200, r.text
+    s.ids = {x["native_id"]: x["id"] for x in r.json()["items"]}
+    assert len(s.ids) == 6
+    return s
+
+
+def due(s, **params):
+    r = s.get("/v1/retention/due", token=s.rm, params=params)
+    assert r.status_code == 200, r.text
+    return sorted(x["native_id"] for x in r.json()["items"])
+
+
+def place(s, scope, reason="Oikeudenkäynti 2026/17", token=None):
+    return s.post("/v1/holds", {"reason": reason, "scope": scope},
+                  token=token or s.rm)
+
+
+def audit_actions(s, object_type):
+    r = s.get("/v1/audit", token=s.auditor,
+              params={"object_type": object_type, "limit": 1000})
+    assert r.status_code == 200, r.text
+    return [(e["action"], e["outcome"]) for e in r.json()["items"]]
+
+
+def test_holds_keep_records_out_of_the_due_list(archive):
+    s = archive
+    assert due(s) == ["R1A", "R2A", "R3A", "R6A"]
+
+    r = place(s, {"case_native_id": "HEL 2015-1-A"})
+    assert r.status_code == 201, r.text
+    case_hold = r.json()
+    assert r.headers["Location"] == f"/v1/holds/{case_hold['id']}"
+    assert (case_hold["covered"], case_hold["active"],
+            case_hold["already_destroyed"]) == (2, True, [])
+    assert case_hold["scope"] == {"case_native_id": "HEL 2015-1-A"}
+    assert due(s) == ["R3A", "R6A"]
+
+    # a function code covers the codes under it, by whole groups
+    r = place(s, {"function_code": "02.06"})
+    assert r.status_code == 201, r.text
+    assert r.json()["scope"] == {"function_code": "02 06"}
+    assert r.json()["covered"] == 1
+    assert due(s) == ["R3A"]
+    fn_hold = r.json()["id"]
+
+    # a person, by the HMAC of the code: never the code itself
+    r = place(s, {"person_ssn": PERSON})
+    assert r.status_code == 201, r.text
+    person_hold = r.json()
+    assert PERSON not in r.text and person_hold["covered"] == 1
+    assert set(person_hold["scope"]) == {"person_hmac"}
+    assert due(s) == []
+
+    # releasing brings them back; a second release is refused
+    for hid in (case_hold["id"], fn_hold, person_hold["id"]):
+        r = s.post(f"/v1/holds/{hid}/release", {"reason": "Asia ratkaistu"},
+                   token=s.rm2)
+        assert r.status_code == 200, r.text
+        assert r.json()["active"] is False
+        assert r.json()["released_by"] == "toinen-hoitaja"
+    assert due(s) == ["R1A", "R2A", "R3A", "R6A"]
+    r = s.post(f"/v1/holds/{fn_hold}/release", {"reason": "uudestaan"},
+               token=s.rm)
+    assert r.status_code == 409, r.text
+
+    # by record ids, and by transfer
+    r = place(s, {"record_ids": [s.ids["R2A"], s.ids["R6A"]]})
+    assert r.status_code == 201 and r.json()["covered"] == 2, r.text
+    assert due(s) == ["R1A", "R3A"]
+    r = place(s, {"transfer_id": s.tid})
+    assert r.status_code == 201 and r.json()["covered"] == 6, r.text
+    assert due(s) == []
+
+    # lists: newest first, active ones, one by one
+    r = s.get("/v1/holds", token=s.auditor, params={"limit": 2})
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert len(page["items"]) == 2 and page["next"]
+    assert page["items"][0]["scope"] == {"transfer_id": s.tid}
+    r2 = s.get("/v1/holds", token=s.rm,
+               params={"limit": 2, "after": page["next"]})
+    assert len(r2.json()["items"]) == 2, r2.text
+    assert not {h["id"] for h in page["items"]} & \
+        {h["id"] for h in r2.json()["items"]}
+    r = s.get("/v1/holds", token=s.rm, params={"active": "true"})
+    assert [h["active"] for h in r.json()["items"]] == [True, True]
+    r = s.get(f"/v1/holds/{fn_hold}", token=s.rm)
+    assert r.status_code == 200 and r.json()["release_reason"] == \
+        "Asia ratkaistu"
+
+    assert audit_actions(s, "hold").count(("hold.place", "success")) == 5
+    assert audit_actions(s, "hold").count(("hold.release", "success")) == 3
+
+
+def test_a_hold_covers_records_that_arrive_after_it(archive):
+    s = archive
+    r = place(s, {"function_code": "02 05"})
+    assert r.status_code == 201 and r.json()["covered"] == 4, r.text
+    ingest_package(s, package("B"))
+    # R1B, R2B, R3B are under 02 05 and held; R6B (02 06 01) is not
+    assert due(s) == ["R6A", "R6B"]
+
+
+def test_hold_requests_that_are_refused(archive):
+    s = archive
+    cases = [
+        ({"reason": "x", "scope": {"function_code": "02", "case_native_id":
+                                   "a"}}, 400, "BAD_FIELD"),
+        ({"reason": " ", "scope": {"function_code": "02"}}, 400, "BAD_FIELD"),
+        ({"reason": "x", "scope": {"function_code": "kaksi"}}, 400,
+         "BAD_FIELD"),
+        ({"reason": "x", "scope": {"person_ssn": "010101-123X"}}, 400,
+         "BAD_FIELD"),
+        ({"reason": "x", "scope": {"record_ids": ["not-a-uuid"]}}, 400,
+         "BAD_FIELD"),
+        ({"reason": "x", "scope": {"record_ids": [
+            s.ids["R1A"], "00000000-0000-4000-8000-000000000001"]}}, 422,
+         "UNKNOWN_RECORDS"),
+        ({"reason": "x", "scope": {
+            "transfer_id": "00000000-0000-4000-8000-000000000002"}}, 422,
+         "UNKNOWN_TRANSFER"),
+    ]
+    for body, status, code in cases:
+        r = s.post("/v1/holds", body, token=s.rm)
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), \
+            (body, r.text)
+        assert "010101-123X" not in r.text
+    r = s.post("/v1/holds", {"reason": "x", "scope": {"function_code": "02"}},
+               token=s.bus)
+    assert r.status_code == 403, r.text
+    r = s.get("/v1/holds", token=s.rm)
+    assert r.json()["items"] == []          # nothing was half-stored
+    assert due(s) == ["R1A", "R2A", "R3A", "R6A"]
+
+
+def test_proposal_and_four_eyes(archive):
+    s = archive
+    r = s.post("/v1/disposals", {"note": "Kirjanpidon hävitys 2026"},
+               token=s.rm)
+    assert r.status_code == 201, r.text
+    batch = r.json()
+    bid = batch["id"]
+    assert r.headers["Location"] == f"/v1/disposals/{bid}"
+    assert (batch["status"], batch["records"], batch["counts"]["pending"]) \
+        == ("proposed", 4, 4)
+    assert batch["due_on"] == due_today(s)
+
+    # the items: what the destruction list shows, and never a title
+    r = s.get(f"/v1/disposals/{bid}", token=s.auditor,
+              params={"limit": 3})
+    assert r.status_code == 200, r.text
+    first = r.json()
+    assert len(first["items"]) == 3 and first["next"]
+    r = s.get(f"/v1/disposals/{bid}", token=s.rm,
+              params={"after": first["next"]})
+    items = first["items"] + r.json()["items"]
+    assert r.json()["next"] is None
+    by_nid = {i["native_id"]: i for i in items}
+    assert sorted(by_nid) == ["R1A", "R2A", "R3A", "R6A"]
+    r1 = by_nid["R1A"]
+    assert (r1["class_code"], r1["class_title"], r1["record_type"],
+            r1["end"], r1["trigger_date"], r1["years"], r1["case_native_id"],
+            r1["state"]) == ("02 05 01", "Kirjanpito", "tosite",
+                             "2021-12-31", "2015-12-31", 6, "HEL 2015-1-A",
+                             "pending")
+    assert "Asiakirja" not in r.text and "title" not in r1
+
+    # nothing more is due: every due record is in an open batch
+    r = s.post("/v1/disposals", {}, token=s.rm2)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "NOTHING_DUE")
+    r = s.post("/v1/disposals", {"record_ids": [
+        s.ids["R4A"], s.ids["R5A"], s.ids["R1A"]]}, token=s.rm2)
+    assert r.status_code == 422, r.text
+    why = {x["record_id"]: x["why"] for x in r.json()["error"]["left_out"]}
+    assert why == {s.ids["R4A"]: "permanent", s.ids["R5A"]: "not_yet_due",
+                   s.ids["R1A"]: "in_batch_or_destroyed"}
+
+    # four eyes: not the proposer, not another token of the same person
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=s.rm)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "FOUR_EYES")
+    same_person = s.token("records_manager", name=batch["proposed_by"])
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=same_person)
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "FOUR_EYES")
+    r = s.post(f"/v1/disposals/{bid}/reject", {"reason": "x"}, token=s.rm)
+    assert r.status_code == 403, r.text
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=s.auditor)
+    assert r.status_code == 403, r.text
+    r = s.post(f"/v1/disposals/{bid}/reject", {}, token=s.rm2)
+    assert r.status_code == 400, r.text          # a rejection says why
+
+    r = s.get("/v1/disposals", token=s.rm, params={"status": "proposed"})
+    assert [b["id"] for b in r.json()["items"]] == [bid]
+
+    r = s.post(f"/v1/disposals/{bid}/approve", {"reason": "Tarkastettu"},
+               token=s.rm2)
+    assert r.status_code == 202, r.text
+    assert (r.json()["status"], r.json()["decided_by"]) == \
+        ("approved", "toinen-hoitaja")
+    r = s.post(f"/v1/disposals/{bid}/reject", {"reason": "myöhään"},
+               token=s.rm2)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "NOT_PROPOSED")
+    assert ("disposal.approve", "denied") in audit_actions(s, "disposal")
+    assert ("disposal.approve", "success") in audit_actions(s, "disposal")
+    assert ("disposal.propose", "success") in audit_actions(s, "disposal")
+
+
+def due_today(s):
+    with psycopg2.connect(s.owner) as c:
+        cur = c.cursor()
+        cur.execute("SELECT (now() AT TIME ZONE 'Europe/Helsinki')::date")
+        return cur.fetchone()[0].isoformat()
+
+
+def test_proposals_leave_out_held_and_permanent_records(archive):
+    s = archive
+    r = place(s, {"record_ids": [s.ids["R3A"]]})
+    assert r.status_code == 201, r.text
+    r = s.post("/v1/disposals", {"function_code": "02 05", "record_ids": [
+        s.ids["R1A"], s.ids["R3A"], s.ids["R6A"], s.ids["R4A"]]},
+        token=s.rm)
+    assert r.status_code == 201, r.text
+    assert r.json()["records"] == 1
+    why = {x["record_id"]: x["why"] for x in r.json()["left_out"]}
+    assert why == {s.ids["R3A"]: "held", s.ids["R6A"]: "other_function",
+                   s.ids["R4A"]: "permanent"}
+    # a rejection closes the batch: its records may be proposed again
+    bid = r.json()["id"]
+    r = s.post(f"/v1/disposals/{bid}/reject", {"reason": "Väärä rajaus"},
+               token=s.rm2)
+    assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+    r = s.post("/v1/disposals", {"due_on": "2022-06-30"}, token=s.rm2)
+    assert r.status_code == 201, r.text
+    # due by 30.6.2022: R1A and R2A (31.12.2021), R6A (31.12.2020); R3A
+    # (31.12.2022) is held anyway
+    assert r.json()["records"] == 3
+
+
+def test_the_database_keeps_four_eyes_and_history(archive):
+    s = archive
+    r = s.post("/v1/disposals", {}, token=s.rm)
+    bid = r.json()["id"]
+    app = s.env["SAILO_DATABASE_CONNINFO"]
+    for sql in ("DELETE FROM disposal_items", "DELETE FROM holds",
+                "UPDATE disposal_batches SET proposed_by = decided_by",
+                "UPDATE disposal_items SET end_date = '2000-01-01'"):
+        with psycopg2.connect(app) as c, pytest.raises(
+                psycopg2.errors.InsufficientPrivilege):
+            c.cursor().execute(sql)
+    with psycopg2.connect(app) as c, pytest.raises(
+            psycopg2.errors.CheckViolation):
+        c.cursor().execute(
+            "UPDATE disposal_batches SET status = 'approved', decided_by = "
+            "proposed_by, decided_at = now() WHERE id = %s", (bid,))
