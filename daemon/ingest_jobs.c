@@ -25,6 +25,8 @@
  * waiting for long (each batch is one short transaction). */
 #define RECOMPUTE_BATCH		5000
 #define RECOMPUTE_RUN_BATCHES	20
+/* Approved disposal: AIPs per run, then transfers get their turn. */
+#define DISPOSE_RUN_AIPS	50
 
 struct ingest_jobs {
 	struct app	*app;
@@ -67,6 +69,12 @@ ingest_run_work(struct db *db, void *arg)
 			break;
 	}
 	run->pass_goes_on = i == RECOMPUTE_RUN_BATCHES;
+	for (i = 0; i < DISPOSE_RUN_AIPS && !workers_stopping(ij->app->jobs);
+	    i++)
+		if (dispose_step(db, cfg) != 1)
+			break;
+	if (i == DISPOSE_RUN_AIPS)
+		run->pass_goes_on = true;
 	if (cfg->ingest_paused)
 		return;
 	while (run->processed < INGEST_JOBS_RUN_MAX &&

@@ -19,7 +19,8 @@
 	"r.retention_reason, r.retention_end::text, r.retention_trigger, " \
 	"c.native_id, c.title, t.state, t.years, t.basis, t.trigger, " \
 	"t.trigger_date::text, t.end_date::text, t.source, t.plan_version, " \
-	"t.class_code, t.record_type, t.disagreement::text"
+	"t.class_code, t.record_type, t.disagreement::text, " \
+	"r.destroyed_by, " API_SQL_TIME("r.destroyed_at")
 /* The retention Sailo decided (sql/007), beside what was submitted. */
 #define RECORD_RETENTION_JOIN " LEFT JOIN retention t ON t.record_id = r.id "
 
@@ -73,6 +74,10 @@ record_json(struct db_result *r, int i)
 	    json_null() : json_pack("{s:s,s:o}", "native_id",
 	    db_value(r, i, 17), "title", api_text_or_null(r, i, 18)));
 	json_object_set_new(o, "retention", retention_json(r, i, 19));
+	/* Destroyed by disposal: what stays is the tombstone. */
+	json_object_set_new(o, "destroyed", db_isnull(r, i, 30) ? json_null() :
+	    json_pack("{s:s,s:o}", "disposal_batch", db_value(r, i, 30), "at",
+	    api_text_or_null(r, i, 31)));
 	return o;
 }
 
@@ -135,11 +140,12 @@ route_aips_get(struct api_call *call, struct db *db)
 	params[1] = version ? version : current;
 	if (db_query(db, &v, "SELECT version, transfer_id, "
 	    API_SQL_TIME("created_at") ", files, bytes, "
-	    "encode(tagmanifest_sha256, 'hex') FROM aip_versions WHERE "
-	    "aip_id = $1 ORDER BY version", 1, params) == -1 ||
-	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
-	    "aip_id = $1 AND version = $2::int ORDER BY path", 2,
+	    "encode(tagmanifest_sha256, 'hex'), disposal_batch FROM "
+	    "aip_versions WHERE aip_id = $1 ORDER BY version", 1,
 	    params) == -1 ||
+	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
+	    "aip_id = $1 AND version = $2::int AND destroyed_by IS NULL "
+	    "ORDER BY path", 2, params) == -1 ||
 	    db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
 	    "JOIN case_files c ON c.id = r.case_file_id" RECORD_RETENTION_JOIN
 	    "WHERE r.aip_id = $1 "
@@ -153,9 +159,11 @@ route_aips_get(struct api_call *call, struct db *db)
 	}
 	versions = json_array();
 	for (i = 0; i < db_rows(v); i++)
-		json_array_append_new(versions, json_pack("{s:i,s:s,s:s,s:i,"
-		    "s:I,s:s}", "version", atoi(db_value(v, i, 0)),
-		    "transfer_id", db_value(v, i, 1), "created_at",
+		/* A version is made by a transfer, or by disposal. */
+		json_array_append_new(versions, json_pack("{s:i,s:o,s:o,s:s,"
+		    "s:i,s:I,s:s}", "version", atoi(db_value(v, i, 0)),
+		    "transfer_id", api_text_or_null(v, i, 1), "disposal_batch",
+		    api_text_or_null(v, i, 6), "created_at",
 		    db_value(v, i, 2), "files", atoi(db_value(v, i, 3)),
 		    "bytes", (json_int_t)strtoll(db_value(v, i, 4), NULL, 10),
 		    "tagmanifest_sha256", db_value(v, i, 5)));
@@ -299,7 +307,9 @@ route_records_get(struct api_call *call, struct db *db)
 	    "WHERE r.id = $1", 1,
 	    params) == -1 ||
 	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
-	    "record_id = $1 ORDER BY path", 1, params) == -1) {
+	    "record_id = $1 AND version = (SELECT version FROM records WHERE "
+	    "id = $1) AND destroyed_by IS NULL ORDER BY path", 1,
+	    params) == -1) {
 		api_db_error(call, db);
 		goto out;
 	}

@@ -20,6 +20,7 @@
 #include "api.h"
 #include "audit.h"
 #include "db.h"
+#include "ingest_jobs.h"
 #include "log.h"
 #include "package.h"
 #include "retention.h"
@@ -66,8 +67,8 @@ batch_load(struct db *db, const char *id)
 	    "WHERE batch_id = $1::uuid GROUP BY state", 1, &id) == -1)
 		goto out;
 	j = batch_json(r, 0);
-	counts = json_pack("{s:i,s:i,s:i,s:i}", "pending", 0, "deleting", 0,
-	    "destroyed", 0, "skipped", 0);
+	counts = json_pack("{s:i,s:i,s:i,s:i,s:i}", "pending", 0, "deleting",
+	    0, "destroyed", 0, "skipped", 0, "failed", 0);
 	for (i = 0; i < db_rows(c); i++)
 		json_object_set_new(counts, db_value(c, i, 0),
 		    json_integer(atoi(db_value(c, i, 1))));
@@ -327,9 +328,10 @@ route_disposals_list(struct api_call *call, struct db *db)
 	if (api_query_param(&status, call->query, "status") == -1 ||
 	    (status && strcmp(status, "proposed") != 0 &&
 	    strcmp(status, "rejected") != 0 && strcmp(status, "approved") != 0 &&
-	    strcmp(status, "running") != 0 && strcmp(status, "done") != 0)) {
+	    strcmp(status, "running") != 0 && strcmp(status, "done") != 0 &&
+	    strcmp(status, "partially_executed") != 0)) {
 		api_error(call, 400, "BAD_PARAMETER", "status is proposed, "
-		    "rejected, approved, running or done");
+		    "rejected, approved, running, done or partially_executed");
 		goto out;
 	}
 	params[0] = after;
@@ -355,7 +357,7 @@ static json_t *
 item_json(struct db_result *r, int i)
 {
 	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
-	    "s:o,s:s,s:s,s:o,s:o}", "record_id", db_value(r, i, 0), "aip_id",
+	    "s:o,s:s,s:s,s:o,s:o,s:o}", "record_id", db_value(r, i, 0), "aip_id",
 	    db_value(r, i, 1), "native_id", db_value(r, i, 2),
 	    "case_native_id", api_text_or_null(r, i, 3), "function_code",
 	    api_text_or_null(r, i, 4), "class_code", api_text_or_null(r, i, 5),
@@ -366,7 +368,8 @@ item_json(struct db_result *r, int i)
 	    api_text_or_null(r, i, 10), "trigger", api_text_or_null(r, i, 11),
 	    "trigger_date", api_text_or_null(r, i, 12), "end",
 	    db_value(r, i, 13), "state", db_value(r, i, 14), "skip_reason",
-	    api_text_or_null(r, i, 15), "done_at", api_text_or_null(r, i, 16));
+	    api_text_or_null(r, i, 15), "done_at", api_text_or_null(r, i, 16),
+	    "error", api_text_or_null(r, i, 17));
 }
 
 /* GET /v1/disposals/{id}: the batch, and a page of its items in record id
@@ -408,7 +411,7 @@ route_disposal_get(struct api_call *call, struct db *db)
 	    "case_native_id, function_code, class_code, class_title, "
 	    "record_type, created::text, years, basis, trigger, "
 	    "trigger_date::text, end_date::text, state, skip_reason, "
-	    API_SQL_TIME("done_at") " FROM disposal_items WHERE batch_id = "
+	    API_SQL_TIME("done_at") ", error FROM disposal_items WHERE batch_id = "
 	    "$1::uuid AND ($2::uuid IS NULL OR record_id > $2::uuid) ORDER BY "
 	    "record_id LIMIT $3::int", 3, params) == -1) {
 		api_db_error(call, db);
@@ -514,6 +517,8 @@ disposal_decide(struct api_call *call, struct db *db, bool approve)
 	if (approve && asprintf(&call->location, "/v1/disposals/%s",
 	    params[0]) == -1)
 		call->location = NULL;
+	if (approve)
+		ingest_jobs_kick(call->app->ingest);	/* carry it out */
 	/* Approving starts work (the destruction): 202. */
 	api_reply(call, approve ? 202 : 200, batch);
 	goto out;

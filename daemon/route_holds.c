@@ -299,7 +299,11 @@ route_hold_place(struct api_call *call, struct db *db)
 	if ((reason = hold_reason(call, body)) == NULL ||
 	    hold_scope_parse(call, json_object_get(body, "scope"), &sc) == -1)
 		goto out;
-	if (db_begin(db) == -1)
+	/* A batch checks its items in this lock (dispose.c): the hold is
+	 * placed before an item's check, or after it (then the item is
+	 * listed in already_destroyed). */
+	if (db_begin(db) == -1 || db_query(db, NULL, "SELECT "
+	    "pg_advisory_xact_lock(" HOLD_LOCK ")", 0, NULL) == -1)
 		goto db_failed;
 	if (sc.transfer_id) {
 		params[0] = sc.transfer_id;

@@ -960,3 +960,120 @@ out:
 	strmap_free(&m.cases);
 	return ret;
 }
+
+/* One row's raw bytes, kept until the row is read and judged. */
+struct csv_raw {
+	char	*buf;
+	size_t	 len, cap;
+};
+
+static int
+csv_raw_push(struct csv_raw *w, int c)
+{
+	char *p;
+
+	if (w->len == w->cap) {
+		if (w->cap >= CSV_MAX_ROW_BYTES + 16 ||
+		    (p = realloc(w->buf, w->cap ? w->cap * 2 : 4096)) == NULL)
+			return -1;
+		w->buf = p;
+		w->cap = w->cap ? w->cap * 2 : 4096;
+	}
+	w->buf[w->len++] = (char)c;
+	return 0;
+}
+
+int
+csvmeta_redact(const char *src, const char *dst,
+    bool (*gone)(const char *, void *), void *arg, size_t *left, char *err,
+    size_t errlen)
+{
+	static const unsigned char bom[3] = { 0xef, 0xbb, 0xbf };
+	struct csv r;
+	struct csv_raw raw = { NULL, 0, 0 };
+	unsigned char head[3];
+	FILE *in, *out = NULL;
+	long col = -1;
+	bool has_header = false, keep;
+	size_t i;
+	int c, rc, ret = -1;
+
+	*left = 0;
+	memset(&r, 0, sizeof(r));
+	if ((in = fopen(src, "rb")) == NULL) {
+		snprintf(err, errlen, "%s: %s", src, strerror(errno));
+		return -1;
+	}
+	if ((out = fopen(dst, "wbx")) == NULL) {
+		snprintf(err, errlen, "%s: %s", dst, strerror(errno));
+		goto out;
+	}
+	if (fread(head, 1, 3, in) == 3 && memcmp(head, bom, 3) == 0)
+		fwrite(bom, 1, 3, out);
+	rewind(in);
+	csv_skip_bom(in);
+	r.sep = csv_detect_sep(in);
+	rewind(in);
+	csv_skip_bom(in);
+	r.line = 1;
+	for (;;) {
+		if ((c = getc_unlocked(in)) == EOF)
+			rc = csv_finish(&r);
+		else {
+			if (csv_raw_push(&raw, c) == -1) {
+				snprintf(err, errlen, "%s: a row longer than %d "
+				    "bytes", src, CSV_MAX_ROW_BYTES);
+				goto out;
+			}
+			rc = csv_feed(&r, c);
+			if (c == '\n')
+				r.line++;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "%s: line %ld: %s", src, r.row_line,
+			    rc == -1 ? "out of memory" : "the row is too long");
+			goto out;
+		}
+		if (rc == 1) {
+			keep = true;
+			if (!csv_row_done(&r)) {
+				if (!has_header) {
+					has_header = true;
+					for (i = 0; i < r.nfields; i++)
+						if (strcasecmp(r.fields[i].val,
+						    "native_id") == 0)
+							col = (long)i;
+				} else if (col >= 0 && (size_t)col <
+				    r.nfields && gone(r.fields[col].val, arg))
+					keep = false;
+				else
+					(*left)++;
+			}
+			if (keep)
+				fwrite(raw.buf, 1, raw.len, out);
+			raw.len = 0;
+		}
+		if (c == EOF)
+			break;
+	}
+	fwrite(raw.buf, 1, raw.len, out);	/* blank tail, if any */
+	if (ferror(in)) {
+		snprintf(err, errlen, "%s: %s", src, strerror(errno));
+		goto out;
+	}
+	if (col < 0) {
+		snprintf(err, errlen, "%s: no native_id column", src);
+		goto out;
+	}
+	ret = 0;
+out:
+	fclose(in);
+	if (out && fclose(out) == EOF && ret == 0) {
+		snprintf(err, errlen, "%s: %s", dst, strerror(errno));
+		ret = -1;
+	}
+	free(raw.buf);
+	free(r.buf);
+	free(r.fields);
+	return ret;
+}

@@ -185,5 +185,12 @@ int	sahke2_read(struct package *p, const char *path, const char *rel,
  */
 int	csvmeta_read(struct package *p, const char *path, const char *rel,
 	    struct findings *f, char *err, size_t errlen);
+/* After disposal: the CSV at src written to dst without the rows of
+ * records for which gone(native_id, arg) is true, every other byte as it
+ * was (the BOM, the header, quoting, line ends); *left counts the rows
+ * kept.  0, or -1 (err). */
+int	csvmeta_redact(const char *src, const char *dst,
+	    bool (*gone)(const char *native_id, void *arg), void *arg,
+	    size_t *left, char *err, size_t errlen);
 
 #endif

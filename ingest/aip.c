@@ -459,3 +459,244 @@ out:
 		snprintf(err, errlen, "cannot write %s", path);
 	return rc;
 }
+
+/* ---- after disposal --------------------------------------------------- */
+
+/* RFC 8493 §2.1.3 the other way: %0D, %0A and %25 back to bytes. */
+static void
+aip_manifest_unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] == '0' && (s[2] == 'D' || s[2] == 'd')) {
+			*o++ = '\r';
+			s += 2;
+		} else if (s[0] == '%' && s[1] == '0' && (s[2] == 'A' ||
+		    s[2] == 'a')) {
+			*o++ = '\n';
+			s += 2;
+		} else if (s[0] == '%' && s[1] == '2' && s[2] == '5') {
+			*o++ = '%';
+			s += 2;
+		} else
+			*o++ = *s;
+	}
+	*o = '\0';
+}
+
+/* Renames dir/name.tmp over dir/name. */
+static int
+aip_replace(const char *dir, const char *name, char *err, size_t errlen)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+
+	snprintf(from, sizeof(from), "%s/%s.tmp", dir, name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	if (rename(from, to) == -1) {
+		aip_err(err, errlen, "rename", to);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * manifest-alg.txt again: dropped files unlinked and left out, metadata
+ * digested again, the rest as it was.  With bytes and count (sha256), the
+ * payload that stays.  0, 1 when the bag has no such manifest, -1.
+ */
+static int
+aip_remanifest_one(const char *dir, const char *alg,
+    bool (*drop)(const char *, void *), void (*changed)(const char *,
+    const char *, uint64_t, void *), void *arg, uint64_t *bytes,
+    size_t *count, char *err, size_t errlen)
+{
+	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	char *line = NULL, *sp, *rel;
+	size_t cap = 0;
+	ssize_t n;
+	uint64_t size;
+	struct stat st;
+	FILE *in, *out;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/manifest-%s.txt", dir, alg);
+	if ((in = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		aip_err(err, errlen, "open", path);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/manifest-%s.txt.tmp", dir, alg);
+	if ((out = fopen(path, "w")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		fclose(in);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, in)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if ((sp = strchr(line, ' ')) == NULL)
+			continue;
+		*sp = '\0';
+		rel = sp + 1;
+		while (*rel == ' ')
+			rel++;
+		aip_manifest_unescape(rel);
+		snprintf(file, sizeof(file), "%s/%s", dir, rel);
+		if (drop(rel, arg)) {
+			if (unlink(file) == -1 && errno != ENOENT) {
+				aip_err(err, errlen, "unlink", file);
+				goto out;
+			}
+			continue;
+		}
+		if (strncmp(rel, "data/metadata/", 14) == 0) {
+			if (digest_file(file, EVP_get_digestbyname(alg), hex,
+			    &size, err, errlen) == -1)
+				goto out;
+			if (changed && strcmp(alg, "sha256") == 0 &&
+			    strcmp(hex, line) != 0)
+				changed(rel, hex, size, arg);
+			fprintf(out, "%s  ", hex);
+		} else
+			fprintf(out, "%s  ", line);
+		aip_manifest_path(out, rel);
+		fputc('\n', out);
+		if (bytes) {
+			if (lstat(file, &st) == -1) {
+				aip_err(err, errlen, "stat", file);
+				goto out;
+			}
+			*bytes += (uint64_t)st.st_size;
+			(*count)++;
+		}
+	}
+	if (ferror(in)) {
+		aip_err(err, errlen, "read", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	fclose(in);
+	if (fclose(out) == EOF && rc == 0) {
+		aip_err(err, errlen, "write", path);
+		rc = -1;
+	}
+	if (rc == 0) {
+		snprintf(file, sizeof(file), "manifest-%s.txt", alg);
+		rc = aip_replace(dir, file, err, errlen);
+	}
+	return rc;
+}
+
+/* bag-info.txt with Payload-Oxum again. */
+static int
+aip_reinfo(const char *dir, uint64_t bytes, size_t count, char *err,
+    size_t errlen)
+{
+	char path[PATH_MAX], *line = NULL;
+	size_t cap = 0;
+	FILE *in, *out;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/bag-info.txt", dir);
+	if ((in = fopen(path, "r")) == NULL) {
+		aip_err(err, errlen, "open", path);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/bag-info.txt.tmp", dir);
+	if ((out = fopen(path, "w")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		fclose(in);
+		return -1;
+	}
+	while (getline(&line, &cap, in) > 0)
+		if (strncmp(line, "Payload-Oxum:", 13) != 0)
+			fputs(line, out);
+	fprintf(out, "Payload-Oxum: %llu.%zu\n", (unsigned long long)bytes,
+	    count);
+	free(line);
+	fclose(in);
+	if (fclose(out) == EOF) {
+		aip_err(err, errlen, "write", path);
+		rc = -1;
+	}
+	return rc == 0 ? aip_replace(dir, "bag-info.txt", err, errlen) : -1;
+}
+
+/* tagmanifest-alg.txt again, over the tag files it lists. */
+static int
+aip_retag(const char *dir, const char *alg, char *err, size_t errlen)
+{
+	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	char *line = NULL, *sp, *rel;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *in, *out;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/tagmanifest-%s.txt", dir, alg);
+	if ((in = fopen(path, "r")) == NULL)
+		return errno == ENOENT ? 0 : (aip_err(err, errlen, "open",
+		    path), -1);
+	snprintf(path, sizeof(path), "%s/tagmanifest-%s.txt.tmp", dir, alg);
+	if ((out = fopen(path, "w")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		fclose(in);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, in)) > 0) {
+		if (line[n - 1] == '\n')
+			line[--n] = '\0';
+		if ((sp = strchr(line, ' ')) == NULL)
+			continue;
+		rel = sp + 1;
+		while (*rel == ' ')
+			rel++;
+		snprintf(file, sizeof(file), "%s/%s", dir, rel);
+		if (digest_file(file, EVP_get_digestbyname(alg), hex, NULL,
+		    err, errlen) == -1)
+			goto out;
+		fprintf(out, "%s  %s\n", hex, rel);
+	}
+	rc = 0;
+out:
+	free(line);
+	fclose(in);
+	if (fclose(out) == EOF && rc == 0) {
+		aip_err(err, errlen, "write", path);
+		rc = -1;
+	}
+	if (rc == 0) {
+		snprintf(file, sizeof(file), "tagmanifest-%s.txt", alg);
+		rc = aip_replace(dir, file, err, errlen);
+	}
+	return rc;
+}
+
+int
+aip_remanifest(const char *dir, bool (*drop)(const char *, void *),
+    void (*changed)(const char *, const char *, uint64_t, void *), void *arg,
+    char tagmanifest_sha256[65], char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	uint64_t bytes = 0;
+	size_t count = 0;
+	int rc;
+
+	if (aip_remanifest_one(dir, "sha256", drop, changed, arg, &bytes,
+	    &count, err, errlen) != 0)
+		return -1;
+	if ((rc = aip_remanifest_one(dir, "sha512", drop, NULL, arg, NULL,
+	    NULL, err, errlen)) == -1)
+		return -1;
+	if (aip_reinfo(dir, bytes, count, err, errlen) == -1 ||
+	    aip_retag(dir, "sha256", err, errlen) == -1 ||
+	    aip_retag(dir, "sha512", err, errlen) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tagmanifest-sha256.txt", dir);
+	return digest_file(path, EVP_sha256(), tagmanifest_sha256, NULL, err,
+	    errlen);
+}

@@ -207,6 +207,31 @@ int	aip_sync(const char *root, char *err, size_t errlen);
 int	aip_place(const char *tmp, const char *aip_dir, int version,
 	    bool *replaced, char *err, size_t errlen);
 void	aip_uuid(char out[37]);		/* a random (v4) UUID */
+/*
+ * Brings the bag at dir up to date after disposal, in place: each payload
+ * file for which drop(path, arg) is true is unlinked and left out of the
+ * manifests; files under data/metadata/ (redacted there) are digested
+ * again; Payload-Oxum and the tag manifests follow.  Every file is written
+ * aside and renamed over the old one, so that running it again after a
+ * crash finishes the job.  The new tagmanifest-sha256.txt's digest goes to
+ * tagmanifest_sha256; each metadata file whose digest moved is passed to
+ * changed(path, sha256 hex, size, arg) when that is not NULL.  0, or -1.
+ */
+int	aip_remanifest(const char *dir, bool (*drop)(const char *path,
+	    void *arg), void (*changed)(const char *path, const char *sha256,
+	    uint64_t size, void *arg), void *arg, char tagmanifest_sha256[65],
+	    char *err, size_t errlen);
+
+/*
+ * Redaction after disposal (redact.c; csvmeta.c for CSV): src written to
+ * dst without what it says of records for which gone(native_id, arg) is
+ * true; *left counts the records it still describes.  SÄHKE2: each gone
+ * Record becomes a comment naming its NativeId and the batch; with none
+ * left, a stub.  (metadata.csv: csvmeta_redact in package.h.)  0, or -1.
+ */
+int	redact_sahke2(const char *src, const char *dst,
+	    bool (*gone)(const char *native_id, void *arg), void *arg,
+	    const char *batch, size_t *left, char *err, size_t errlen);
 
 /* data/metadata/premis.xml: PREMIS 3 events of one AIP version. */
 struct premis_event {

@@ -347,6 +347,20 @@ int	recompute_pass_step(struct db *db, const struct config *cfg,
 /* pg_advisory_xact_lock(): one disposal proposal at a time, so that no
  * record is in two open batches. */
 #define DISPOSAL_LOCK	"7001906192"
+/* pg_advisory_xact_lock(): a hold is placed, or a batch checks its items
+ * (dispose.c), one at a time, so that a hold lands either before an
+ * item's check or after it. */
+#define HOLD_LOCK	"7001906194"
+
+/*
+ * One step of carrying out approved disposal batches (dispose.c): the
+ * items of one AIP destroyed (a new AIP version without them, older
+ * versions rewritten, other copies removed), or, when none is waiting,
+ * batches with nothing left finished.  1 when an AIP was taken (there may
+ * be more), 0 when there was nothing to do, -1 (logged).
+ */
+struct config;
+int	dispose_step(struct db *db, const struct config *cfg);
 
 /*
  * True (an SQL condition) when an active hold covers the record row r

@@ -50,12 +50,14 @@ GRANT SELECT, INSERT ON holds, hold_records TO sailo_app;
 GRANT UPDATE (covered, released_by, released_at, release_reason) ON holds
 	TO sailo_app;
 
--- A batch: proposed → approved → running → done, or proposed → rejected.
--- The database keeps four eyes too: whoever decides is not the proposer.
+-- A batch: proposed → approved → running → done (or partially_executed
+-- when an item failed), or proposed → rejected.  The database keeps four
+-- eyes too: whoever decides is not the proposer.
 CREATE TABLE disposal_batches (
 	id		uuid PRIMARY KEY,
 	status		text NOT NULL CHECK (status IN ('proposed',
-			    'rejected', 'approved', 'running', 'done')),
+			    'rejected', 'approved', 'running', 'done',
+			    'partially_executed')),
 	due_on		date NOT NULL,
 	function_code	text,
 	note		text,
@@ -94,17 +96,65 @@ CREATE TABLE disposal_items (
 	trigger		text,
 	trigger_date	date,
 	end_date	date NOT NULL,
+	-- pending → deleting (committed before any file is touched) →
+	-- destroyed; or skipped (re-checked at execution), or failed
 	state		text NOT NULL DEFAULT 'pending' CHECK (state IN
-			    ('pending', 'deleting', 'destroyed', 'skipped')),
+			    ('pending', 'deleting', 'destroyed', 'skipped',
+			    'failed')),
 	skip_reason	text CHECK (skip_reason IN ('held', 'not_yet_due',
-			    'permanent', 'gone')),
+			    'permanent', 'superseded')),
+	error		text,
 	done_at		timestamptz,
 	PRIMARY KEY (batch_id, record_id),
-	CHECK ((state = 'skipped') = (skip_reason IS NOT NULL))
+	CHECK ((state = 'skipped') = (skip_reason IS NOT NULL)),
+	CHECK ((state = 'failed') = (error IS NOT NULL))
 );
 CREATE INDEX disposal_items_record ON disposal_items (record_id);
 CREATE INDEX disposal_items_aip ON disposal_items (batch_id, aip_id);
-GRANT SELECT, INSERT ON disposal_batches, disposal_items TO sailo_app;
+CREATE INDEX disposal_items_open ON disposal_items (batch_id, aip_id)
+	WHERE state IN ('pending', 'deleting');
+
+-- The tombstone's digests: every destroyed file, in every AIP version.
+CREATE TABLE disposal_files (
+	batch_id	uuid NOT NULL REFERENCES disposal_batches (id),
+	record_id	uuid NOT NULL,	-- the item's
+	aip_id		uuid NOT NULL,
+	version		integer NOT NULL,
+	path		text NOT NULL,
+	size		bigint NOT NULL,
+	sha256		bytea NOT NULL,
+	PRIMARY KEY (aip_id, version, path),
+	FOREIGN KEY (batch_id, record_id) REFERENCES disposal_items
+);
+CREATE INDEX disposal_files_item ON disposal_files (batch_id, record_id);
+
+GRANT SELECT, INSERT ON disposal_batches, disposal_items, disposal_files
+	TO sailo_app;
 GRANT UPDATE (status, decided_by, decided_at, decision_reason, started_at,
 	finished_at) ON disposal_batches TO sailo_app;
-GRANT UPDATE (state, skip_reason, done_at) ON disposal_items TO sailo_app;
+GRANT UPDATE (state, skip_reason, error, done_at) ON disposal_items
+	TO sailo_app;
+
+-- Execution (retention/dispose.c) writes a new AIP version without the
+-- destroyed records: made by a disposal batch, not a transfer.  The kept
+-- records and their case file move to it (records.version is the version
+-- a record lives in now); destroyed ones stay in the version before,
+-- redacted to their tombstone.  Older versions' bags are rewritten in
+-- place (files gone, metadata redacted, manifests again).
+ALTER TABLE aip_versions ALTER COLUMN transfer_id DROP NOT NULL;
+ALTER TABLE aip_versions ADD COLUMN disposal_batch uuid
+	REFERENCES disposal_batches (id);
+ALTER TABLE aip_versions ADD CHECK
+	(num_nonnulls(transfer_id, disposal_batch) = 1);
+GRANT UPDATE (tagmanifest_sha256) ON aip_versions TO sailo_app;
+ALTER TABLE records ADD COLUMN destroyed_by uuid
+	REFERENCES disposal_batches (id);
+ALTER TABLE records ADD COLUMN destroyed_at timestamptz;
+GRANT UPDATE (version, title, description, status, security_reason,
+	personal_data, destroyed_by, destroyed_at) ON records TO sailo_app;
+GRANT UPDATE (version, title, security_reason, personal_data) ON case_files
+	TO sailo_app;
+ALTER TABLE files ADD COLUMN destroyed_by uuid
+	REFERENCES disposal_batches (id);
+GRANT UPDATE (size, sha256, destroyed_by) ON files TO sailo_app;
+GRANT DELETE ON record_persons TO sailo_app;

@@ -6,12 +6,15 @@ accounting records (02 05 01, 02 06 01) 6 years from the end of their
 fiscal year, so a record of 2015 is due from 1.1.2022, one of 2024 on
 31.12.2030; planning decisions (05 01 02) are kept permanently."""
 import datetime
+import hashlib
+import time
+import xml.etree.ElementTree as ET
 
 import psycopg2
 import pytest
 
 import pkggen
-from test_ingest import FULL_CLEARANCE
+from test_ingest import FULL_CLEARANCE, verify_bag
 from test_retention import (KUNTAL, dp, ingest, ingest_package,  # noqa: F401
                             plan_xml, put_plan, record)
 
@@ -25,20 +28,22 @@ PLAN = [
 ]
 
 
-def package(tag="A"):
-    """R1, R2, R3 and R6 are due today; R4 is permanent, R5 not yet due."""
+def package(tag="A", title="Kirjanpidon siirto"):
+    """R1, R2, R3 and R6 are due today; R4 is permanent, R5 and R7 (in R3's
+    case file) not yet due."""
     def cf(nid, title, code, created, records):
         c = pkggen.CaseFile(f"HEL {nid}-{tag}", title, code, created=created)
         c.records = records
         return c
     return pkggen.Sahke2Package(version="2019", transfer_id=f"SIIRTO-D-{tag}",
-                                casefiles=[
+                                title=title, casefiles=[
         cf("2015-1", "Tositteet 2015", "02 05 01", "2015-03-01", [
             record(f"R1{tag}", "02 05 01", "tosite", 6, "2015-03-01", 1),
             record(f"R2{tag}", "02 05 01", "tosite", 6, "2015-03-02", 2)]),
         cf("2016-2", "Tositteet 2016", "02 05 01", "2016-05-05", [
             record(f"R3{tag}", "02 05 01", "tosite", 6, "2016-05-05", 3,
-                   ssns=[PERSON])]),
+                   ssns=[PERSON]),
+            record(f"R7{tag}", "02 05 01", "tosite", 6, "2024-02-02", 7)]),
         cf("2018-3", "Asemakaava 1234", "05 01 02", "2018-01-10", [
             record(f"R4{tag}", "05 01 02", "päätös", -1, "2018-01-10", 4)]),
         cf("2024-4", "Tositteet 2024", "02 05 01", "2024-01-02", [
@@ -49,11 +54,12 @@ def package(tag="A"):
 
 
 @pytest.fixture
-def archive(ingest):
+def archive(ingest, tmp_path):
     """sailo with the plan and package A in, records managers s.rm (the
     fixture's) and s.rm2 (another person), an auditor; s.ids: native id ->
-    record id."""
+    record id; s.tmp: where its store, work and spool are."""
     s = ingest()
+    s.tmp = tmp_path
     put_plan(s, plan_xml(PLAN))
     s.tid = ingest_package(s, package("A"))
     s.rm2 = s.token("records_manager", name="toinen-hoitaja",
@@ -62,7 +68,7 @@ def archive(ingest):
     r = s.get(f"/v1/records?transfer_id={s.tid}&limit=100", token=s.rm)
     assert r.status_code == 200, r.text
     s.ids = {x["native_id"]: x["id"] for x in r.json()["items"]}
-    assert len(s.ids) == 6
+    assert len(s.ids) == 7
     return s
 
 
@@ -130,7 +136,7 @@ def test_holds_keep_records_out_of_the_due_list(archive):
     assert r.status_code == 201 and r.json()["covered"] == 2, r.text
     assert due(s) == ["R1A", "R3A"]
     r = place(s, {"transfer_id": s.tid})
-    assert r.status_code == 201 and r.json()["covered"] == 6, r.text
+    assert r.status_code == 201 and r.json()["covered"] == 7, r.text
     assert due(s) == []
 
     # lists: newest first, active ones, one by one
@@ -157,7 +163,7 @@ def test_holds_keep_records_out_of_the_due_list(archive):
 def test_a_hold_covers_records_that_arrive_after_it(archive):
     s = archive
     r = place(s, {"function_code": "02 05"})
-    assert r.status_code == 201 and r.json()["covered"] == 4, r.text
+    assert r.status_code == 201 and r.json()["covered"] == 5, r.text
     ingest_package(s, package("B"))
     # R1B, R2B, R3B are under 02 05 and held; R6B (02 06 01) is not
     assert due(s) == ["R6A", "R6B"]
@@ -313,3 +319,146 @@ def test_the_database_keeps_four_eyes_and_history(archive):
         c.cursor().execute(
             "UPDATE disposal_batches SET status = 'approved', decided_by = "
             "proposed_by, decided_at = now() WHERE id = %s", (bid,))
+
+
+def doc_sha256(nid, n):
+    return hashlib.sha256(pkggen.pdf_bytes(nid, 2048, n)).hexdigest()
+
+
+def files_under(root):
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def wait_batch(s, bid, timeout=60):
+    deadline = time.time() + timeout
+    while True:
+        b = s.get(f"/v1/disposals/{bid}", token=s.rm).json()
+        if b["status"] in ("done", "partially_executed"):
+            return b
+        assert time.time() < deadline, b
+        time.sleep(0.2)
+
+
+def test_disposal_destroys_every_copy_and_keeps_valid_bags(archive):
+    s = archive
+    # a second transfer of the same case files: every AIP has version 2,
+    # its unchanged files hard links to version 1's
+    tid2 = ingest_package(s, package("A", title="Uudelleen siirto"))
+    r = s.get(f"/v1/records?transfer_id={tid2}&limit=100", token=s.rm)
+    ids = {x["native_id"]: x["id"] for x in r.json()["items"]}
+    aips = {x["native_id"]: x["aip_id"] for x in r.json()["items"]}
+
+    r = s.post("/v1/disposals", {"note": "Hävitys"}, token=s.rm)
+    assert r.status_code == 201 and r.json()["records"] == 4, r.text
+    bid = r.json()["id"]
+    # a hold placed after the proposal, before approval, keeps its record
+    r = place(s, {"record_ids": [ids["R2A"]]})
+    assert r.status_code == 201, r.text
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=s.rm2)
+    assert r.status_code == 202, r.text
+    batch = wait_batch(s, bid)
+    assert batch["status"] == "done", batch
+    assert (batch["counts"]["destroyed"], batch["counts"]["skipped"]) == \
+        (3, 1), batch
+    items = {i["native_id"]: i for i in batch["items"]}
+    assert items["R2A"]["skip_reason"] == "held"
+    assert items["R1A"]["state"] == "destroyed" and items["R1A"]["done_at"]
+
+    destroyed = {"R1A": 1, "R3A": 3, "R6A": 6}
+    kept = {"R2A": 2, "R4A": 4, "R5A": 5, "R7A": 7}
+    # the catalogue: titles gone, the tombstone left; kept records whole
+    for nid in destroyed:
+        rec = s.get(f"/v1/records/{ids[nid]}", token=s.auditor).json()
+        assert rec["title"] is None and rec["documents"] == [], rec
+        assert rec["destroyed"]["disposal_batch"] == bid
+        assert rec["native_id"] == nid and rec["retention"]["end"]
+        old = s.get(f"/v1/records/{s.ids[nid]}", token=s.rm).json()
+        assert old["title"] is None, old           # version 1's row too
+    for nid in kept:
+        rec = s.get(f"/v1/records/{ids[nid]}", token=s.rm).json()
+        assert rec["title"] == f"Asiakirja {nid}" and rec["destroyed"] is None
+        assert len(rec["documents"]) == 1, rec
+    with psycopg2.connect(s.owner) as c:
+        cur = c.cursor()
+        cur.execute("SELECT count(*) FROM record_persons p JOIN records r ON "
+                    "r.id = p.record_id WHERE r.native_id = 'R3A'")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT r.native_id, encode(f.sha256, 'hex') FROM "
+                    "disposal_files f JOIN disposal_items i ON i.batch_id = "
+                    "f.batch_id AND i.record_id = f.record_id JOIN records r "
+                    "ON r.id = i.record_id WHERE f.batch_id = %s", (bid,))
+        digests = cur.fetchall()
+    # both versions' copies of each destroyed file, by its digest
+    assert sorted(digests) == sorted(
+        (nid, doc_sha256(nid, n)) for nid, n in destroyed.items()
+        for _ in (1, 2))
+
+    # the disk: no copy of a destroyed file anywhere, nor its title or the
+    # person's identity code; kept files are still there
+    all_files = files_under(s.tmp)
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest() for p in all_files}
+    for nid, n in destroyed.items():
+        assert doc_sha256(nid, n) not in on_disk, nid
+    for nid, n in kept.items():
+        assert doc_sha256(nid, n) in on_disk, nid
+    store = [p for p in all_files if "store" in p.parts]
+    for p in store:
+        data = p.read_bytes()
+        for nid in destroyed:
+            assert f"Asiakirja {nid}".encode() not in data, (p, nid)
+        assert PERSON.encode() not in data, p
+    assert any(b"Asiakirja R2A" in p.read_bytes() for p in store)
+
+    # every version of every AIP is still a valid bag; the new version
+    # (3) is the disposal's, with the tombstones and a deletion event
+    for nid in ("R1A", "R3A", "R6A"):
+        aip = s.get(f"/v1/aips/{aips[nid]}", token=s.rm).json()
+        assert aip["current_version"] == 3
+        assert aip["versions"][2]["disposal_batch"] == bid
+        assert aip["versions"][2]["transfer_id"] is None
+        for v in (1, 2, 3):
+            info, manifest = verify_bag(s.tmp / "store" / "aips" /
+                                        aips[nid] / f"v{v}")
+            assert not any(nid in p for p in manifest), (nid, v, manifest)
+        bag = s.tmp / "store" / "aips" / aips[nid] / "v3"
+        assert "Sailo-Disposal-Batch: " + bid in \
+            (bag / "bag-info.txt").read_text()
+        tombs = {t["native_id"]: t for t in json_load(
+            bag / "data/metadata/tombstones.json")}
+        t = tombs[nid]
+        assert t["disposal_batch"] == bid and t["class_code"] == "02 05 01" \
+            if nid != "R6A" else t["class_code"] == "02 06 01"
+        assert {f["sha256"] for f in t["files"]} == \
+            {doc_sha256(nid, destroyed[nid])}
+        assert "title" not in t
+        premis = (bag / "data/metadata/premis.xml").read_text()
+        assert "deletion" in premis and bid in premis
+    # R3A's case file keeps R7A: its metadata without R3A's record
+    meta = (s.tmp / "store" / "aips" / aips["R3A"] / "v3" /
+            "data/metadata/sahke2.xml").read_text()
+    assert "R7A" in meta and f"Record R3A destroyed by disposal batch " \
+        f"{bid}" in meta
+    ET.fromstring(meta)                              # well-formed
+    # R6A's AIP lost its every record: a stub, no title
+    stub = ET.parse(s.tmp / "store" / "aips" / aips["R6A"] / "v3" /
+                    "data/metadata/sahke2.xml").getroot()
+    assert stub.tag.endswith("DisposedMetadata"), stub.tag
+    aip = s.get(f"/v1/aips/{aips['R6A']}", token=s.rm).json()
+    assert aip["title"] is None and aip["records"] == []
+    assert [f["path"] for f in aip["files"]] == [
+        "data/metadata/premis.xml", "data/metadata/sahke2.xml",
+        "data/metadata/tombstones.json"]
+
+    # never due again; the held record after its hold is released
+    assert due(s) == []
+    hold = s.get("/v1/holds", token=s.rm).json()["items"][0]["id"]
+    s.post(f"/v1/holds/{hold}/release", {"reason": "Purettu"}, token=s.rm)
+    assert due(s) == ["R2A"]
+    actions = audit_actions(s, "aip") + audit_actions(s, "disposal")
+    assert actions.count(("disposal.destroy", "success")) == 3
+    assert ("disposal.finish", "success") in actions
+
+
+def json_load(path):
+    import json
+    return json.loads(path.read_text())
