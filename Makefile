@@ -17,6 +17,7 @@ DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libxml2-utils zstd zip \
         clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 python3-tuspy \
+        python3-cryptography \
         curl wrk openssl
 
 DAEMON_SRC := $(filter-out daemon/main.c,$(wildcard daemon/*.c)) \

@@ -879,11 +879,8 @@ audit_checkpoint(struct db *db, const struct audit_key *k,
     long long checkpoint_events, int checkpoint_minutes, bool *made)
 {
 	struct db_result *r = NULL;
-	unsigned char sig[64];
-	size_t siglen = sizeof(sig);
 	char *msg = NULL, sighex[129], pubhex[65], events[24], minutes[16];
 	const char *params[7];
-	EVP_MD_CTX *ctx = NULL;
 	int rc = -1;
 
 	*made = false;
@@ -909,12 +906,8 @@ audit_checkpoint(struct db *db, const struct audit_key *k,
 	}
 	msg = audit_checkpoint_message(db_value(r, 0, 2), db_value(r, 0, 1),
 	    k->id, db_value(r, 0, 0));
-	if (msg == NULL || (ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) != 1 ||
-	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)msg,
-	    strlen(msg)) != 1)
+	if (msg == NULL || audit_key_sign(k, msg, sighex) == -1)
 		goto out;
-	digest_hex(sig, siglen, sighex);
 	digest_hex(k->pub, 32, pubhex);
 	params[0] = db_value(r, 0, 0);
 	params[1] = db_value(r, 0, 1);
@@ -934,7 +927,6 @@ audit_checkpoint(struct db *db, const struct audit_key *k,
 	*made = true;
 	rc = 0;
 out:
-	EVP_MD_CTX_free(ctx);
 	free(msg);
 	db_result_free(r);
 	return rc;
@@ -960,6 +952,35 @@ audit_signature_ok(const unsigned char *pub, const char *msg,
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
 	return ok;
+}
+
+int
+audit_key_sign(const struct audit_key *k, const char *msg, char sighex[129])
+{
+	unsigned char sig[64];
+	size_t siglen = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	int rc = -1;
+
+	if ((ctx = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestSignInit(ctx, NULL, NULL, NULL, k->pkey) == 1 &&
+	    EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg,
+	    strlen(msg)) == 1) {
+		digest_hex(sig, siglen, sighex);
+		rc = 0;
+	}
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+bool
+audit_signature_valid(const char *pubhex, const char *msg, const char *sighex)
+{
+	unsigned char pub[32], sig[64];
+
+	return hex_decode(pubhex, pub, sizeof(pub)) == 32 &&
+	    hex_decode(sighex, sig, sizeof(sig)) == 64 &&
+	    audit_signature_ok(pub, msg, sig, 64);
 }
 
 static int

@@ -96,6 +96,13 @@ struct audit_key *audit_key_load(const char *path, char *err, size_t errlen);
 void	audit_key_free(struct audit_key *k);
 const char *audit_key_id(const struct audit_key *k);	/* 16 hex digits */
 const char *audit_key_public_hex(const struct audit_key *k);	/* raw, hex */
+/* Ed25519 signature of msg (NUL-terminated) as hex into sighex.  0, -1. */
+int	audit_key_sign(const struct audit_key *k, const char *msg,
+	    char sighex[129]);
+/* True when sighex is an Ed25519 signature of msg by the raw public key
+ * pubhex (64 hex digits). */
+bool	audit_signature_valid(const char *pubhex, const char *msg,
+	    const char *sighex);
 
 /* Signs the head when checkpoint_events have passed since the last
  * checkpoint, or checkpoint_minutes with any new event; also sends the

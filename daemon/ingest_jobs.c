@@ -71,7 +71,7 @@ ingest_run_work(struct db *db, void *arg)
 	run->pass_goes_on = i == RECOMPUTE_RUN_BATCHES;
 	for (i = 0; i < DISPOSE_RUN_AIPS && !workers_stopping(ij->app->jobs);
 	    i++)
-		if (dispose_step(db, cfg) != 1)
+		if (dispose_step(db, cfg, ij->app->audit_key) != 1)
 			break;
 	if (i == DISPOSE_RUN_AIPS)
 		run->pass_goes_on = true;

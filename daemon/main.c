@@ -53,6 +53,7 @@ usage(void)
 	    "       sailo plan check [--lenient] FILE\n"
 	    "       sailo [--config FILE] plan import [--lenient] FILE\n"
 	    "       sailo [--config FILE] retention recompute\n"
+	    "       sailo [--config FILE] disposal verify-certificate FILE\n"
 	    "       sailo version\n"
 	    "roles: integration, records_manager, auditor, admin\n");
 	exit(2);
@@ -579,6 +580,55 @@ out:
 	return rc;
 }
 
+/*
+ * `sailo disposal verify-certificate FILE`: checks a certificate as GET
+ * /v1/disposals/{id}/certificate gave it: unchanged since it was signed,
+ * the signature good, and the key this archive's (audit.key_file; when it
+ * cannot be read, the key is named and not checked).  Exit 0 when good.
+ */
+static int
+disposal_command(const struct config *cfg, int argc, char **argv)
+{
+	struct audit_key *key;
+	json_error_t jerr;
+	json_t *doc;
+	char why[512], err[512];
+	int rc;
+
+	if (argc != 2 || strcmp(argv[0], "verify-certificate") != 0)
+		usage();
+	if ((doc = json_load_file(argv[1], 0, &jerr)) == NULL) {
+		fprintf(stderr, "sailo: %s: line %d: %s\n", argv[1], jerr.line,
+		    jerr.text);
+		return 1;
+	}
+	if ((key = audit_key_load(cfg->audit_key_file, err, sizeof(err))) ==
+	    NULL)
+		fprintf(stderr, "sailo: %s: the signing key is not checked "
+		    "against this archive's\n", err);
+	rc = certificate_verify(doc, key ? audit_key_public_hex(key) : NULL,
+	    why, sizeof(why));
+	if (rc == 0)
+		printf("{\"ok\":true,\"batch_id\":\"%s\",\"items\":%zu,"
+		    "\"key_id\":\"%s\"}\n", json_string_value(json_object_get(
+		    json_object_get(doc, "certificate"), "batch_id")),
+		    json_array_size(json_object_get(json_object_get(doc,
+		    "certificate"), "items")), json_string_value(
+		    json_object_get(json_object_get(doc, "signature"),
+		    "key_id")));
+	else {
+		json_t *bad = json_pack("{s:b,s:s}", "ok", 0, "reason", why);
+		char *t = json_dumps(bad, JSON_COMPACT);
+
+		printf("%s\n", t ? t : "{\"ok\":false}");
+		free(t);
+		json_decref(bad);
+	}
+	audit_key_free(key);
+	json_decref(doc);
+	return rc == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -627,6 +677,8 @@ main(int argc, char **argv)
 		rc = token_command(&cfg, argc - i - 1, argv + i + 1);
 	else if (strcmp(argv[i], "retention") == 0)
 		rc = retention_command(&cfg, argc - i - 1, argv + i + 1);
+	else if (strcmp(argv[i], "disposal") == 0)
+		rc = disposal_command(&cfg, argc - i - 1, argv + i + 1);
 	else
 		usage();
 	config_free(&cfg);

@@ -543,6 +543,60 @@ route_disposal_reject(struct api_call *call, struct db *db)
 	disposal_decide(call, db, false);
 }
 
+/* ---- the certificate ------------------------------------------------------ */
+
+/* GET /v1/disposals/{id}/certificate: {"certificate": …, "signature": …}
+ * (retention/certificate.c says what is signed); the stored canonical
+ * text goes out as it is, never parsed again here. */
+static void
+route_disposal_certificate(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *params[1] = { call->params[0] };
+	char *sig = NULL, *text = NULL;
+	json_t *s;
+
+	if (!api_is_uuid(params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    params[0]);
+		return;
+	}
+	if (db_query(db, &r, "SELECT b.status, c.certificate, c.key_id, "
+	    "encode(c.public_key, 'hex'), encode(c.certificate_sha256, 'hex'), "
+	    "encode(c.signature, 'hex') FROM disposal_batches b LEFT JOIN "
+	    "disposal_certificates c ON c.batch_id = b.id WHERE b.id = $1::uuid",
+	    1, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	if (db_rows(r) == 0) {
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    params[0]);
+		goto out;
+	}
+	if (db_isnull(r, 0, 1)) {
+		api_error(call, 409, "NOT_FINISHED", "batch %s is %s: its "
+		    "certificate is issued when it has been carried out",
+		    params[0], db_value(r, 0, 0));
+		goto out;
+	}
+	s = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "algorithm", "Ed25519",
+	    "key_id", db_value(r, 0, 2), "public_key", db_value(r, 0, 3),
+	    "certificate_sha256", db_value(r, 0, 4), "value",
+	    db_value(r, 0, 5), "signs", "RFC 8785 canonical JSON of "
+	    "{batch_id, certificate_sha256, key_id}; certificate_sha256 is "
+	    "the SHA-256 of the certificate's RFC 8785 canonical JSON");
+	sig = json_dumps(s, JSON_COMPACT);
+	json_decref(s);
+	if (sig == NULL || asprintf(&text, "{\"certificate\":%s,"
+	    "\"signature\":%s}\n", db_value(r, 0, 1), sig) == -1)
+		text = NULL;
+	api_reply_text(call, 200, "application/json", text);
+out:
+	free(sig);
+	db_result_free(r);
+}
+
 const struct api_route route_disposals_rows[] = {
 	/* A proposal by function code walks what is due. */
 	{ "POST", "/v1/disposals", "disposal.propose", ROLE_RECORDS_MANAGER,
@@ -556,6 +610,9 @@ const struct api_route route_disposals_rows[] = {
 	{ "POST", "/v1/disposals/{id}/approve", "disposal.approve",
 	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_disposal_approve, NULL,
 	    API_POOL_REQUESTS },
+	{ "GET", "/v1/disposals/{id}/certificate", "disposal.certificate",
+	    ROLE_RECORDS_MANAGER | ROLE_AUDITOR, API_BODY_NONE,
+	    route_disposal_certificate, NULL, API_POOL_REQUESTS },
 	{ "POST", "/v1/disposals/{id}/reject", "disposal.reject",
 	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_disposal_reject, NULL,
 	    API_POOL_REQUESTS },

@@ -17,6 +17,8 @@
  *     the submitted package still kept in the spool and the inbox report
  *     that names them removed;
  *  4. the items become destroyed.
+ * When a batch has nothing left, it is done (or partially_executed) and
+ * its signed certificate is issued in the same transaction.
  * After a crash, step 1 finds nothing pending, step 2 is skipped when the
  * batch's version exists, and steps 3 and 4 are redone: each is idempotent.
  * Daemons share batches: an AIP is taken under a session advisory lock.
@@ -765,7 +767,7 @@ out:
 /* A batch with nothing left to do: done, or partially_executed when an
  * item failed. */
 static int
-dispose_finish(struct db *db, const char *batch)
+dispose_finish(struct db *db, const struct audit_key *key, const char *batch)
 {
 	struct db_result *r = NULL;
 	json_t *details = NULL;
@@ -788,7 +790,7 @@ dispose_finish(struct db *db, const char *batch)
 		if (audit_record(db, &(struct audit_event){ .actor = "sailo",
 		    .action = "disposal.finish", .object_type = "disposal",
 		    .object_id = batch, .outcome = AUDIT_SUCCESS, .details =
-		    details }) == -1)
+		    details }) == -1 || certificate_issue(db, key, batch) == -1)
 			goto out;
 	}
 	if (db_commit(db) == -1)
@@ -803,7 +805,8 @@ out:
 }
 
 int
-dispose_step(struct db *db, const struct config *cfg)
+dispose_step(struct db *db, const struct config *cfg,
+    const struct audit_key *key)
 {
 	struct db_result *r = NULL, *lk = NULL;
 	struct dispose d;
@@ -864,7 +867,7 @@ dispose_step(struct db *db, const struct config *cfg)
 	    "('pending', 'deleting'))", 0, NULL) == -1)
 		return -1;
 	for (i = 0; i < db_rows(r); i++)
-		if (dispose_finish(db, db_value(r, i, 0)) == -1)
+		if (dispose_finish(db, key, db_value(r, i, 0)) == -1)
 			log_warn("disposal %s: cannot finish: %s",
 			    db_value(r, i, 0), db_error(db));
 	db_result_free(r);

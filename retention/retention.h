@@ -360,7 +360,26 @@ int	recompute_pass_step(struct db *db, const struct config *cfg,
  * be more), 0 when there was nothing to do, -1 (logged).
  */
 struct config;
-int	dispose_step(struct db *db, const struct config *cfg);
+struct audit_key;
+int	dispose_step(struct db *db, const struct config *cfg,
+	    const struct audit_key *key);
+
+/*
+ * The disposal certificate (certificate.c).  certificate_issue() signs and
+ * stores the certificate of a finished batch, in the caller's transaction;
+ * 0, or -1.  certificate_verify() checks a certificate document ({
+ * "certificate", "signature"}, as GET /v1/disposals/{id}/certificate gives
+ * it): its canonical bytes against the signed digest, the signature, and,
+ * when trusted_pubhex is not NULL, that the key is that one.  0, or -1 with
+ * why.  certificate_envelope(): what the key signs (malloc'd).
+ */
+struct json_t;
+int	certificate_issue(struct db *db, const struct audit_key *k,
+	    const char *batch);
+int	certificate_verify(const struct json_t *doc, const char *trusted_pubhex,
+	    char *why, size_t whylen);
+char	*certificate_envelope(const char *batch, const char *sha256_hex,
+	    const char *key_id);
 
 /*
  * True (an SQL condition) when an active hold covers the record row r

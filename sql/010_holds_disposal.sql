@@ -135,6 +135,27 @@ GRANT UPDATE (status, decided_by, decided_at, decision_reason, started_at,
 GRANT UPDATE (state, skip_reason, error, done_at) ON disposal_items
 	TO sailo_app;
 
+-- The disposal certificate of a finished batch (retention/certificate.c):
+-- canonical JSON, and the archive key's Ed25519 signature over the
+-- envelope {"batch_id", "certificate_sha256", "key_id"}.  Kept for ever.
+CREATE TABLE disposal_certificates (
+	batch_id	uuid PRIMARY KEY REFERENCES disposal_batches (id),
+	certificate	text NOT NULL,
+	certificate_sha256 bytea NOT NULL CHECK (length(certificate_sha256) =
+			    32),
+	key_id		text NOT NULL,
+	public_key	bytea NOT NULL,
+	signature	bytea NOT NULL,
+	issued_at	timestamptz NOT NULL DEFAULT now()
+);
+CREATE TRIGGER disposal_certificates_append_only
+	BEFORE UPDATE OR DELETE ON disposal_certificates
+	FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER disposal_certificates_no_truncate
+	BEFORE TRUNCATE ON disposal_certificates
+	FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+GRANT SELECT, INSERT ON disposal_certificates TO sailo_app;
+
 -- Execution (retention/dispose.c) writes a new AIP version without the
 -- destroyed records: made by a disposal batch, not a transfer.  The kept
 -- records and their case file move to it (records.version is the version

@@ -7,6 +7,8 @@ fiscal year, so a record of 2015 is due from 1.1.2022, one of 2024 on
 31.12.2030; planning decisions (05 01 02) are kept permanently."""
 import datetime
 import hashlib
+import json
+import subprocess
 import time
 import xml.etree.ElementTree as ET
 
@@ -14,6 +16,11 @@ import psycopg2
 import pytest
 
 import pkggen
+from conftest import ROOT, SAILO
+from cryptography.hazmat.primitives.asymmetric.ed25519 import \
+    Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, \
+    PublicFormat
 from test_ingest import FULL_CLEARANCE, verify_bag
 from test_retention import (KUNTAL, dp, ingest, ingest_package,  # noqa: F401
                             plan_xml, put_plan, record)
@@ -258,6 +265,8 @@ def test_proposal_and_four_eyes(archive):
 
     r = s.get("/v1/disposals", token=s.rm, params={"status": "proposed"})
     assert [b["id"] for b in r.json()["items"]] == [bid]
+    r = s.get(f"/v1/disposals/{bid}/certificate", token=s.rm)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "NOT_FINISHED")
 
     r = s.post(f"/v1/disposals/{bid}/approve", {"reason": "Tarkastettu"},
                token=s.rm2)
@@ -449,6 +458,9 @@ def test_disposal_destroys_every_copy_and_keeps_valid_bags(archive):
         "data/metadata/premis.xml", "data/metadata/sahke2.xml",
         "data/metadata/tombstones.json"]
 
+    check_certificate(s, bid, {nid: doc_sha256(nid, n)
+                               for nid, n in destroyed.items()})
+
     # never due again; the held record after its hold is released
     assert due(s) == []
     hold = s.get("/v1/holds", token=s.rm).json()["items"][0]["id"]
@@ -460,5 +472,55 @@ def test_disposal_destroys_every_copy_and_keeps_valid_bags(archive):
 
 
 def json_load(path):
-    import json
     return json.loads(path.read_text())
+
+
+def verify_certificate(s, doc, tmp_path):
+    path = tmp_path / f"cert-{time.time_ns()}.json"
+    path.write_text(json.dumps(doc))
+    out = subprocess.run([SAILO, "disposal", "verify-certificate", str(path)],
+                         cwd=ROOT, env=s.env, capture_output=True, text=True)
+    return out.returncode, json.loads(out.stdout)
+
+
+def check_certificate(s, bid, digests):
+    r = s.get(f"/v1/disposals/{bid}/certificate", token=s.auditor)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    cert, sig = doc["certificate"], doc["signature"]
+    assert (cert["batch_id"], cert["status"], cert["approved_by"]) == \
+        (bid, "done", "toinen-hoitaja")
+    assert cert["counts"] == {"destroyed": 3, "skipped": 1}
+    items = {i["native_id"]: i for i in cert["items"]}
+    for nid, digest in digests.items():
+        assert items[nid]["state"] == "destroyed"
+        assert {f["sha256"] for f in items[nid]["files"]} == {digest}
+    assert items["R2A"]["skip_reason"] == "held"
+    assert "Asiakirja" not in r.text and PERSON not in r.text
+    # checkable without Sailo: the SHA-256 of the canonical certificate
+    # (these values need no escaping beyond json.dumps with sorted keys)
+    canon = json.dumps(cert, sort_keys=True, separators=(",", ":"),
+                       ensure_ascii=False).encode()
+    assert hashlib.sha256(canon).hexdigest() == sig["certificate_sha256"]
+    rc, out = verify_certificate(s, doc, s.tmp)
+    assert (rc, out["ok"], out["items"]) == (0, True, 4), out
+
+    tampered = json.loads(json.dumps(doc))
+    tampered["certificate"]["items"][0]["native_id"] = "X"
+    rc, out = verify_certificate(s, tampered, s.tmp)
+    assert rc == 1 and "changed" in out["reason"], out
+    tampered = json.loads(json.dumps(doc))
+    tampered["signature"]["value"] = "00" * 64
+    rc, out = verify_certificate(s, tampered, s.tmp)
+    assert rc == 1 and "signature" in out["reason"], out
+    # signed again with another key: a valid signature, not the archive's
+    other = Ed25519PrivateKey.generate()
+    forged = json.loads(json.dumps(doc))
+    forged["signature"]["public_key"] = other.public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw).hex()
+    msg = json.dumps({"batch_id": bid, "certificate_sha256":
+                      sig["certificate_sha256"], "key_id": sig["key_id"]},
+                     sort_keys=True, separators=(",", ":")).encode()
+    forged["signature"]["value"] = other.sign(msg).hex()
+    rc, out = verify_certificate(s, forged, s.tmp)
+    assert rc == 1 and "not this archive's key" in out["reason"], out
