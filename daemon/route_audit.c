@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "audit.h"
+#include "csv_stream.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -209,61 +210,49 @@ out:
 	db_result_free(r);
 }
 
-/* ---- CSV, streamed ------------------------------------------------------- */
+/* ---- CSV, streamed (csv_stream.c) ----------------------------------------- */
 
 struct audit_csv {
-	struct app		*app;
-	struct http_request	*req;
+	struct api_call		*call;		/* the stream's */
 	struct audit_query	 q;
-	struct api_call		*call;		/* for errors on the worker */
-	struct evbuffer		*out;		/* one batch, formatted */
-	bool			 is_done;
-	bool			 in_flight;
-	bool			 is_cancelled;
 };
 
 static void
-csv_field(struct evbuffer *out, const char *s, bool last)
+audit_csv_free(void *arg)
 {
-	const char *p;
+	struct audit_csv *c = arg;
 
-	if (s && strpbrk(s, ",\"\r\n") == NULL)
-		evbuffer_add(out, s, strlen(s));
-	else if (s) {			/* RFC 4180: quoted, quotes doubled */
-		evbuffer_add(out, "\"", 1);
-		for (p = s; *p; p++) {
-			if (*p == '"')
-				evbuffer_add(out, "\"", 1);
-			evbuffer_add(out, p, 1);
-		}
-		evbuffer_add(out, "\"", 1);
-	}
-	evbuffer_add(out, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
-static void
-audit_csv_free(struct audit_csv *c)
-{
 	audit_query_clear(&c->q);
-	if (c->out)
-		evbuffer_free(c->out);
-	api_call_free(c->call);
 	free(c);
 }
 
+/* Fixes the snapshot (the last seq now) and records the export. */
 static void
-audit_csv_work(struct db *db, void *arg)
+audit_csv_begin(struct db *db, struct api_call *call, void *arg)
+{
+	struct audit_csv *c = arg;
+	struct db_result *r = NULL;
+
+	if (audit_record_read(call, db, "audit.export") == -1)
+		return;
+	if (db_query(db, &r, "SELECT COALESCE(max(seq), 0) FROM audit_events",
+	    0, NULL) == -1) {
+		api_db_error(call, db);
+		return;
+	}
+	snprintf(c->q.bound, sizeof(c->q.bound), "%s", db_value(r, 0, 0));
+	db_result_free(r);
+}
+
+static int
+audit_csv_next(struct db *db, void *arg, struct evbuffer *out, bool *done)
 {
 	struct audit_csv *c = arg;
 	struct db_result *r = NULL;
 	int n, i, col;
 
-	if (audit_query_run(c->call, db, &c->q, AUDIT_CSV_BATCH, &r) == -1) {
-		/* Headers are out: the stream can only stop short. */
-		log_warn("audit CSV export stopped: %s", db_error(db));
-		c->is_done = true;
-		return;
-	}
+	if (audit_query_run(c->call, db, &c->q, AUDIT_CSV_BATCH, &r) == -1)
+		return -1;
 	n = db_rows(r);
 	for (i = 0; i < n; i++)
 		for (col = 0; col < 11; col++) {
@@ -278,131 +267,23 @@ audit_csv_work(struct db *db, void *arg)
 				canon = audit_canonical(j);
 				json_decref(j);
 			}
-			csv_field(c->out, canon ? canon : v, col == 10);
+			csv_field(out, canon ? canon : v, col == 10);
 			free(canon);
 		}
 	if (n > 0)
 		snprintf(c->q.cursor, sizeof(c->q.cursor), "%s",
 		    db_value(r, n - 1, 0));
-	if (n < AUDIT_CSV_BATCH)
-		c->is_done = true;
+	*done = n < AUDIT_CSV_BATCH;
 	db_result_free(r);
+	return 0;
 }
 
-static void
-audit_csv_done(void *arg)
-{
-	struct audit_csv *c = arg;
-	size_t n;
-
-	c->in_flight = false;
-	if (c->is_cancelled) {
-		http_request_release(c->req);
-		audit_csv_free(c);
-		return;
-	}
-	n = evbuffer_get_length(c->out);
-	if (n > 0)
-		http_stream_write(c->req, evbuffer_pullup(c->out, -1), n);
-	evbuffer_drain(c->out, n);
-	if (c->is_done) {
-		http_stream_end(c->req);
-		http_request_release(c->req);
-		audit_csv_free(c);
-	}
-}
-
-static void
-audit_csv_pull(struct http_request *req, void *ctx)
-{
-	struct audit_csv *c = ctx;
-
-	(void)req;
-	c->in_flight = true;
-	if (workers_submit(c->app->requests, audit_csv_work, audit_csv_done,
-	    c) == -1) {
-		c->in_flight = false;
-		c->is_done = true;	/* busy: end what was sent */
-		audit_csv_done(c);
-	}
-}
-
-static void
-audit_csv_cancel(void *ctx)
-{
-	struct audit_csv *c = ctx;
-
-	c->is_cancelled = true;
-	if (!c->in_flight) {
-		http_request_release(c->req);
-		audit_csv_free(c);
-	}
-}
-
-/* After the work: headers, then the stream pulls batches. */
-struct audit_csv_start {
-	struct audit_csv	*csv;
-	struct api_call		*call;
+static const struct csv_stream_ops audit_csv_ops = {
+	"sailo-audit.csv",
+	"seq,at,actor,role,action,object_type,object_id,outcome,details,"
+	    "prev_hash,hash\r\n",
+	audit_csv_begin, audit_csv_next, audit_csv_free,
 };
-
-static void
-audit_csv_begin_done(struct http_request *req, void *arg)
-{
-	struct audit_csv *c = arg;
-	struct http_stream_source src = { audit_csv_pull, audit_csv_cancel, c };
-	static const char header[] = "seq,at,actor,role,action,object_type,"
-	    "object_id,outcome,details,prev_hash,hash\r\n";
-	struct api_call *call = c->call;
-
-	if (req == NULL) {
-		audit_csv_free(c);
-		return;
-	}
-	if (call->status != 0) {	/* refused before streaming */
-		c->call = NULL;
-		api_finish(req, call);
-		audit_csv_free(c);
-		return;
-	}
-	c->req = req;
-	http_request_hold(req);
-	http_add_header(req, "Content-Disposition",
-	    "attachment; filename=\"sailo-audit.csv\"");
-	http_reply_stream(req, 200, "text/csv; charset=utf-8", &src);
-	http_stream_write(req, header, sizeof(header) - 1);
-}
-
-/* Fixes the snapshot (the last seq now) and records the export. */
-static void
-audit_csv_begin_work(struct db *db, void *arg)
-{
-	struct audit_csv *c = arg;
-	struct db_result *r = NULL;
-
-	if (audit_record_read(c->call, db, "audit.export") == -1)
-		return;
-	if (db_query(db, &r, "SELECT COALESCE(max(seq), 0) FROM audit_events",
-	    0, NULL) == -1) {
-		api_db_error(c->call, db);
-		return;
-	}
-	snprintf(c->q.bound, sizeof(c->q.bound), "%s", db_value(r, 0, 0));
-	db_result_free(r);
-}
-
-static bool
-audit_wants_csv(struct http_request *req, const char *query)
-{
-	const char *accept = http_request_header(req, "Accept");
-	char *format = NULL;
-	bool csv;
-
-	(void)api_query_param(&format, query, "format");
-	csv = (format && strcmp(format, "csv") == 0) ||
-	    (accept && strncasecmp(accept, "text/csv", 8) == 0);
-	free(format);
-	return csv;
-}
 
 static void
 audit_json_work(struct db *db, void *arg)
@@ -426,7 +307,7 @@ route_audit(struct api_call *call, struct http_request *req)
 		api_respond(req, call);
 		return;
 	}
-	if (!audit_wants_csv(req, copy->query)) {
+	if (!csv_wanted(req, copy->query)) {
 		if (http_run(req, call->app->requests, audit_json_work,
 		    api_finish, copy) == -1) {
 			api_call_free(copy);
@@ -436,22 +317,14 @@ route_audit(struct api_call *call, struct http_request *req)
 		}
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->out = evbuffer_new()) == NULL) {
-		free(c);
-		api_call_free(copy);
-		http_reply(req, 500, "application/json", "{}", 2);
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		api_error(copy, 500, "INTERNAL", "out of memory");
+		api_finish(req, copy);
 		return;
 	}
-	c->app = call->app;
 	c->call = copy;
-	if (audit_query_parse(copy, &c->q, true) == -1 ||
-	    http_run(req, call->app->requests, audit_csv_begin_work,
-	    audit_csv_begin_done, c) == -1) {
-		if (copy->status == 0)
-			api_error(copy, 503, "BUSY", "the server is busy");
-		audit_csv_begin_done(req, c);
-	}
+	(void)audit_query_parse(copy, &c->q, true);	/* 400 in copy */
+	csv_stream_start(req, copy, &audit_csv_ops, c);
 }
 
 /* ---- verify and checkpoints ----------------------------------------------- */

@@ -13,13 +13,16 @@
  * already in an open batch are never proposed.  Four eyes compare
  * principals, never tokens; the database refuses it as well (sql/010).
  */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "audit.h"
+#include "csv_stream.h"
 #include "db.h"
+#include "http.h"
 #include "ingest_jobs.h"
 #include "log.h"
 #include "package.h"
@@ -435,6 +438,118 @@ out:
 	db_result_free(r);
 }
 
+/* ---- the destruction list (hävitysluettelo), CSV ------------------------ */
+
+#define LIST_BATCH	1000
+
+struct disposal_csv {
+	char	batch[37];
+	char	after[37];
+};
+
+static void
+disposal_csv_begin(struct db *db, struct api_call *call, void *arg)
+{
+	struct disposal_csv *c = arg;
+	struct db_result *r = NULL;
+	const char *params[1] = { c->batch };
+
+	if (!api_is_uuid(c->batch)) {
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    c->batch);
+		return;
+	}
+	if (db_query(db, &r, "SELECT 1 FROM disposal_batches WHERE id = "
+	    "$1::uuid", 1, params) == -1) {
+		api_db_error(call, db);
+		return;
+	}
+	if (db_rows(r) == 0)
+		api_error(call, 404, "NOT_FOUND", "no disposal batch %s",
+		    c->batch);
+	else
+		(void)api_audit(call, db, "disposal.list", "disposal", c->batch,
+		    NULL);
+	db_result_free(r);
+}
+
+static int
+disposal_csv_next(struct db *db, void *arg, struct evbuffer *out, bool *done)
+{
+	struct disposal_csv *c = arg;
+	struct db_result *r = NULL;
+	const char *params[2] = { c->batch, c->after };
+	int i, col, n;
+
+	if (db_query(db, &r, "SELECT batch_id, record_id, native_id, "
+	    "case_native_id, aip_id, function_code, class_code, class_title, "
+	    "record_type, created::text, years, basis, trigger, "
+	    "trigger_date::text, end_date::text, state, skip_reason FROM "
+	    "disposal_items WHERE batch_id = $1::uuid AND record_id > "
+	    "$2::uuid ORDER BY record_id LIMIT 1000", 2, params) == -1)
+		return -1;
+	n = db_rows(r);
+	for (i = 0; i < n; i++)
+		for (col = 0; col < 17; col++)
+			csv_field(out, db_isnull(r, i, col) ? NULL :
+			    db_value(r, i, col), col == 16);
+	if (n > 0)
+		snprintf(c->after, sizeof(c->after), "%s", db_value(r, n - 1,
+		    1));
+	*done = n < LIST_BATCH;
+	db_result_free(r);
+	return 0;
+}
+
+static const struct csv_stream_ops disposal_csv_ops = {
+	"havitysluettelo.csv",
+	"batch_id,record_id,native_id,case_native_id,aip_id,function_code,"
+	    "class_code,class_title,record_type,created,retention_years,"
+	    "retention_basis,trigger,trigger_date,retention_end,state,"
+	    "skip_reason\r\n",
+	disposal_csv_begin, disposal_csv_next, free,
+};
+
+static void
+disposal_json_work(struct db *db, void *arg)
+{
+	route_disposal_get(arg, db);
+}
+
+/* GET /v1/disposals/{id}: JSON (the batch and a page of items), or with
+ * ?format=csv (Accept: text/csv) the whole destruction list, streamed. */
+static void
+route_disposal_view(struct api_call *call, struct http_request *req)
+{
+	struct disposal_csv *c;
+	struct api_call *copy;
+
+	if ((copy = api_call_copy(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		api_respond(req, call);
+		return;
+	}
+	if (!csv_wanted(req, copy->query)) {
+		if (http_run(req, call->app->requests, disposal_json_work,
+		    api_finish, copy) == -1) {
+			api_call_free(copy);
+			api_error(call, 503, "BUSY",
+			    "the server is busy; try again shortly");
+			api_respond(req, call);
+		}
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		api_error(copy, 500, "INTERNAL", "out of memory");
+		api_finish(req, copy);
+		return;
+	}
+	snprintf(c->batch, sizeof(c->batch), "%s", copy->params[0]);
+	snprintf(c->after, sizeof(c->after),
+	    "00000000-0000-0000-0000-000000000000");
+	csv_stream_start(req, copy, &disposal_csv_ops, c);
+}
+
 /* ---- the second pair of eyes -------------------------------------------- */
 
 /*
@@ -605,7 +720,7 @@ const struct api_route route_disposals_rows[] = {
 	    ROLE_AUDITOR, API_BODY_NONE, route_disposals_list, NULL,
 	    API_POOL_REQUESTS },
 	{ "GET", "/v1/disposals/{id}", "disposal.get", ROLE_RECORDS_MANAGER |
-	    ROLE_AUDITOR, API_BODY_NONE, route_disposal_get, NULL,
+	    ROLE_AUDITOR, API_BODY_NONE, NULL, route_disposal_view,
 	    API_POOL_REQUESTS },
 	{ "POST", "/v1/disposals/{id}/approve", "disposal.approve",
 	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_disposal_approve, NULL,

@@ -5,8 +5,10 @@ approve or reject it.  Every due date is worked out by hand: the plan keeps
 accounting records (02 05 01, 02 06 01) 6 years from the end of their
 fiscal year, so a record of 2015 is due from 1.1.2022, one of 2024 on
 31.12.2030; planning decisions (05 01 02) are kept permanently."""
+import csv
 import datetime
 import hashlib
+import io
 import json
 import subprocess
 import time
@@ -14,6 +16,7 @@ import xml.etree.ElementTree as ET
 
 import psycopg2
 import pytest
+import requests
 
 import pkggen
 from conftest import ROOT, SAILO
@@ -239,6 +242,25 @@ def test_proposal_and_four_eyes(archive):
                              "2021-12-31", "2015-12-31", 6, "HEL 2015-1-A",
                              "pending")
     assert "Asiakirja" not in r.text and "title" not in r1
+
+    # the destruction list as CSV, streamed: the same items, no title
+    r = s.get(f"/v1/disposals/{bid}", token=s.auditor,
+              params={"format": "csv"})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert sorted(x["native_id"] for x in rows) == sorted(by_nid)
+    row = next(x for x in rows if x["native_id"] == "R1A")
+    assert (row["class_title"], row["retention_end"], row["retention_basis"],
+            row["case_native_id"]) == ("Kirjanpito", "2021-12-31",
+                                       "Kirjanpitolaki 2:10 §", "HEL 2015-1-A")
+    assert "Asiakirja" not in r.text and "title" not in rows[0]
+    r2 = requests.get(f"{s.url}/v1/disposals/{bid}", timeout=10, headers={
+        "Accept": "text/csv", "Authorization": f"Bearer {s.rm}"})
+    assert r2.text == r.text
+    r = s.get("/v1/disposals/00000000-0000-4000-8000-000000000009",
+              token=s.rm, params={"format": "csv"})
+    assert r.status_code == 404, r.text
 
     # nothing more is due: every due record is in an open batch
     r = s.post("/v1/disposals", {}, token=s.rm2)

@@ -1,0 +1,200 @@
+/*
+ * csv_stream.c — streamed CSV replies (csv_stream.h).  The stream pulls a
+ * batch when the client has taken the one before, so memory holds one
+ * batch whatever the size of the whole.
+ */
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api.h"
+#include "csv_stream.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "workers.h"
+
+struct csv_stream {
+	struct app			*app;
+	struct http_request		*req;
+	struct api_call			*call;	/* for errors on the worker */
+	const struct csv_stream_ops	*ops;
+	void				*ctx;
+	struct evbuffer			*out;	/* one batch, formatted */
+	bool				 is_done;
+	bool				 in_flight;
+	bool				 is_cancelled;
+};
+
+void
+csv_field(struct evbuffer *out, const char *s, bool last)
+{
+	const char *p;
+
+	if (s && strpbrk(s, ",\"\r\n") == NULL)
+		evbuffer_add(out, s, strlen(s));
+	else if (s) {			/* RFC 4180: quoted, quotes doubled */
+		evbuffer_add(out, "\"", 1);
+		for (p = s; *p; p++) {
+			if (*p == '"')
+				evbuffer_add(out, "\"", 1);
+			evbuffer_add(out, p, 1);
+		}
+		evbuffer_add(out, "\"", 1);
+	}
+	evbuffer_add(out, last ? "\r\n" : ",", last ? 2 : 1);
+}
+
+bool
+csv_wanted(struct http_request *req, const char *query)
+{
+	const char *accept = http_request_header(req, "Accept");
+	char *format = NULL;
+	bool csv;
+
+	(void)api_query_param(&format, query, "format");
+	csv = (format && strcmp(format, "csv") == 0) ||
+	    (accept && strncasecmp(accept, "text/csv", 8) == 0);
+	free(format);
+	return csv;
+}
+
+static void
+csv_stream_free(struct csv_stream *c)
+{
+	if (c->ops->free)
+		c->ops->free(c->ctx);
+	if (c->out)
+		evbuffer_free(c->out);
+	api_call_free(c->call);
+	free(c);
+}
+
+static void
+csv_stream_work(struct db *db, void *arg)
+{
+	struct csv_stream *c = arg;
+
+	if (c->ops->next(db, c->ctx, c->out, &c->is_done) == -1) {
+		/* Headers are out: the stream can only stop short. */
+		log_warn("CSV export %s stopped: %s", c->ops->filename,
+		    db_error(db));
+		c->is_done = true;
+	}
+}
+
+static void
+csv_stream_done(void *arg)
+{
+	struct csv_stream *c = arg;
+	size_t n;
+
+	c->in_flight = false;
+	if (c->is_cancelled) {
+		http_request_release(c->req);
+		csv_stream_free(c);
+		return;
+	}
+	n = evbuffer_get_length(c->out);
+	if (n > 0)
+		http_stream_write(c->req, evbuffer_pullup(c->out, -1), n);
+	evbuffer_drain(c->out, n);
+	if (c->is_done) {
+		http_stream_end(c->req);
+		http_request_release(c->req);
+		csv_stream_free(c);
+	}
+}
+
+static void
+csv_stream_pull(struct http_request *req, void *ctx)
+{
+	struct csv_stream *c = ctx;
+
+	(void)req;
+	c->in_flight = true;
+	if (workers_submit(c->app->requests, csv_stream_work, csv_stream_done,
+	    c) == -1) {
+		c->in_flight = false;
+		c->is_done = true;	/* busy: end what was sent */
+		csv_stream_done(c);
+	}
+}
+
+static void
+csv_stream_cancel(void *ctx)
+{
+	struct csv_stream *c = ctx;
+
+	c->is_cancelled = true;
+	if (!c->in_flight) {
+		http_request_release(c->req);
+		csv_stream_free(c);
+	}
+}
+
+/* After begin(): the refusal, or the headers, then the stream pulls. */
+static void
+csv_stream_begin_done(struct http_request *req, void *arg)
+{
+	struct csv_stream *c = arg;
+	struct http_stream_source src = { csv_stream_pull, csv_stream_cancel,
+	    c };
+	struct api_call *call = c->call;
+	char disposition[256];
+
+	if (req == NULL) {
+		csv_stream_free(c);
+		return;
+	}
+	if (call->status != 0) {	/* refused before streaming */
+		c->call = NULL;
+		api_finish(req, call);
+		csv_stream_free(c);
+		return;
+	}
+	c->req = req;
+	http_request_hold(req);
+	snprintf(disposition, sizeof(disposition), "attachment; "
+	    "filename=\"%s\"", c->ops->filename);
+	http_add_header(req, "Content-Disposition", disposition);
+	http_reply_stream(req, 200, "text/csv; charset=utf-8", &src);
+	http_stream_write(req, c->ops->header, strlen(c->ops->header));
+}
+
+static void
+csv_stream_begin_work(struct db *db, void *arg)
+{
+	struct csv_stream *c = arg;
+
+	if (c->ops->begin)
+		c->ops->begin(db, c->call, c->ctx);
+}
+
+void
+csv_stream_start(struct http_request *req, struct api_call *call,
+    const struct csv_stream_ops *ops, void *ctx)
+{
+	struct csv_stream *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->out = evbuffer_new()) == NULL) {
+		free(c);
+		if (ops->free)
+			ops->free(ctx);
+		api_error(call, 500, "INTERNAL", "out of memory");
+		api_finish(req, call);
+		return;
+	}
+	c->app = call->app;
+	c->call = call;
+	c->ops = ops;
+	c->ctx = ctx;
+	if (call->status != 0 || http_run(req, call->app->requests,
+	    csv_stream_begin_work, csv_stream_begin_done, c) == -1) {
+		if (call->status == 0)
+			api_error(call, 503, "BUSY", "the server is busy");
+		csv_stream_begin_done(req, c);
+	}
+}
