@@ -69,6 +69,13 @@ ingest_run_work(struct db *db, void *arg)
 			break;
 	}
 	run->pass_goes_on = i == RECOMPUTE_RUN_BATCHES;
+	/* Disposal schedules whose moment has passed propose their batch. */
+	for (i = 0; i < 10; i++) {
+		if ((more = schedule_step(db)) == -1)
+			log_warn("disposal schedules: %s", db_error(db));
+		if (more != 1)
+			break;
+	}
 	for (i = 0; i < DISPOSE_RUN_AIPS && !workers_stopping(ij->app->jobs);
 	    i++)
 		if (dispose_step(db, cfg, ij->app->audit_key) != 1)

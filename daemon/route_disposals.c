@@ -36,7 +36,7 @@
 	"p.name, " API_SQL_TIME("b.proposed_at") ", q.name, " \
 	API_SQL_TIME("b.decided_at") ", b.decision_reason, " \
 	API_SQL_TIME("b.started_at") ", " API_SQL_TIME("b.finished_at") ", " \
-	"b.proposed_at::text"
+	"b.proposed_at::text, b.schedule_id"
 #define BATCH_FROM \
 	" FROM disposal_batches b JOIN principals p ON p.id = b.proposed_by " \
 	"LEFT JOIN principals q ON q.id = b.decided_by "
@@ -45,7 +45,7 @@ static json_t *
 batch_json(struct db_result *r, int i)
 {
 	return json_pack("{s:s,s:s,s:s,s:o,s:o,s:i,s:s,s:s,s:o,s:o,s:o,s:o,"
-	    "s:o}", "id", db_value(r, i, 0), "status", db_value(r, i, 1),
+	    "s:o,s:o}", "id", db_value(r, i, 0), "status", db_value(r, i, 1),
 	    "due_on", db_value(r, i, 2), "function_code",
 	    api_text_or_null(r, i, 3), "note", api_text_or_null(r, i, 4),
 	    "records", atoi(db_value(r, i, 5)), "proposed_by",
@@ -53,7 +53,8 @@ batch_json(struct db_result *r, int i)
 	    api_text_or_null(r, i, 8), "decided_at", api_text_or_null(r, i, 9),
 	    "decision_reason", api_text_or_null(r, i, 10), "started_at",
 	    api_text_or_null(r, i, 11), "finished_at",
-	    api_text_or_null(r, i, 12));
+	    api_text_or_null(r, i, 12), "schedule_id",
+	    api_text_or_null(r, i, 14));
 }
 
 /* The batch with its items counted by state; NULL when there is none. */
@@ -106,42 +107,6 @@ disposal_text(struct api_call *call, json_t *body, const char *name,
 }
 
 /* ---- proposal ------------------------------------------------------------- */
-
-/*
- * What is due on $2 among current AIP versions: dated (never permanent,
- * never waiting), not held, not in an open batch, not already destroyed;
- * optionally under function code $3 and among record ids $4.  The batch
- * row and its items in one statement; nothing when nothing is due.
- */
-#define PROPOSE_SQL \
-	"WITH due AS (SELECT r.id, r.aip_id, r.native_id, c.native_id AS " \
-	"case_native_id, t.function_code, t.class_code, pc.title, r.type, " \
-	"r.created, t.years, t.basis, t.trigger, t.trigger_date, t.end_date " \
-	"FROM retention t JOIN records r ON r.id = t.record_id " \
-	"JOIN aips a ON a.id = r.aip_id AND a.current_version = r.version " \
-	"LEFT JOIN case_files c ON c.id = r.case_file_id " \
-	"LEFT JOIN plan_classes pc ON pc.version = t.plan_version AND " \
-	"pc.code = t.class_code " \
-	"WHERE t.state = 'dated' AND t.end_date <= $2::date " \
-	"AND ($3::text IS NULL OR (t.function_code >= $3 AND " \
-	"t.function_code < $3 || '!')) " \
-	"AND ($4::uuid[] IS NULL OR r.id = ANY ($4::uuid[])) " \
-	"AND NOT " HOLD_COVERS_SQL("r") " AND NOT " DISPOSAL_TAKEN_SQL("r") \
-	"), b AS (INSERT INTO disposal_batches (id, status, due_on, " \
-	"function_code, note, items, proposed_by) SELECT gen_random_uuid(), " \
-	"'proposed', $2::date, $3, $1, count(*), $5::uuid FROM due HAVING " \
-	"count(*) > 0 RETURNING id), i AS (INSERT INTO disposal_items " \
-	"(batch_id, record_id, aip_id, native_id, case_native_id, " \
-	"function_code, class_code, class_title, record_type, created, years, " \
-	"basis, trigger, trigger_date, end_date) SELECT b.id, due.* FROM " \
-	"due, b RETURNING 1) SELECT (SELECT id FROM b), (SELECT count(*) " \
-	"FROM i)"
-/* The record is in a batch not yet finished, or was destroyed. */
-#define DISPOSAL_TAKEN_SQL(r) \
-	"EXISTS (SELECT 1 FROM disposal_items di JOIN disposal_batches db " \
-	"ON db.id = di.batch_id WHERE di.record_id = " r ".id AND " \
-	"(db.status IN ('proposed', 'approved', 'running') OR di.state IN " \
-	"('deleting', 'destroyed')))"
 
 /* Why each record id asked for ($1) is not in batch $3 (NULL: none was
  * made), when due on $2 under function code $4. */
@@ -225,9 +190,10 @@ disposal_left_out(struct db *db, const char *ids, const char *due_on,
 static void
 route_disposal_propose(struct api_call *call, struct db *db)
 {
-	struct db_result *r = NULL, *today = NULL;
+	struct db_result *today = NULL;
+	struct disposal_proposal prop;
 	struct ret_date d;
-	const char *note, *due_on, *params[5];
+	const char *note, *due_on;
 	char *code = NULL, *ids = NULL, batch[37] = "";
 	json_t *body, *v, *left = NULL, *reply, *details;
 	long items;
@@ -252,9 +218,7 @@ route_disposal_propose(struct api_call *call, struct db *db)
 	    &ids) == -1 || disposal_text(call, body, "note", false,
 	    &note) == -1)
 		goto out;
-	/* One proposal at a time: no record lands in two open batches. */
-	if (db_begin(db) == -1 || db_query(db, NULL, "SELECT "
-	    "pg_advisory_xact_lock(" DISPOSAL_LOCK ")", 0, NULL) == -1)
+	if (db_begin(db) == -1)
 		goto db_failed;
 	if (due_on == NULL) {
 		if (db_query(db, &today, "SELECT (now() AT TIME ZONE "
@@ -262,16 +226,10 @@ route_disposal_propose(struct api_call *call, struct db *db)
 			goto db_failed;
 		due_on = db_value(today, 0, 0);
 	}
-	params[0] = note;
-	params[1] = due_on;
-	params[2] = code;
-	params[3] = ids;
-	params[4] = call->who.id;
-	if (db_query(db, &r, PROPOSE_SQL, 5, params) == -1)
+	prop = (struct disposal_proposal){ due_on, code, ids, note,
+	    call->who.id, NULL };
+	if (disposal_propose(db, &prop, batch, &items) == -1)
 		goto db_failed;
-	items = db_isnull(r, 0, 0) ? 0 : strtol(db_value(r, 0, 1), NULL, 10);
-	if (items > 0)
-		snprintf(batch, sizeof(batch), "%s", db_value(r, 0, 0));
 	if (ids && (left = disposal_left_out(db, ids, due_on, items > 0 ?
 	    batch : NULL, code)) == NULL)
 		goto db_failed;
@@ -309,7 +267,6 @@ db_failed:
 		db_rollback(db);
 out:
 	json_decref(left);
-	db_result_free(r);
 	db_result_free(today);
 	free(code);
 	free(ids);
@@ -712,7 +669,194 @@ out:
 	db_result_free(r);
 }
 
+/* ---- schedules ------------------------------------------------------------- */
+
+#define SCHEDULE_COLUMNS \
+	"s.id, s.every, s.day, s.function_code, s.note, o.name, " \
+	API_SQL_TIME("s.created_at") ", " API_SQL_TIME("s.next_run_at") ", " \
+	API_SQL_TIME("s.last_run_at") ", " API_SQL_TIME("s.deleted_at") ", " \
+	"d.name, s.created_at::text"
+#define SCHEDULE_FROM \
+	" FROM disposal_schedules s JOIN principals o ON o.id = s.owner " \
+	"LEFT JOIN principals d ON d.id = s.deleted_by "
+
+static json_t *
+schedule_json(struct db_result *r, int i)
+{
+	return json_pack("{s:s,s:s,s:i,s:o,s:o,s:s,s:s,s:o,s:o,s:o,s:o}",
+	    "id", db_value(r, i, 0), "every", db_value(r, i, 1), "day",
+	    atoi(db_value(r, i, 2)), "function_code", api_text_or_null(r, i, 3),
+	    "note", api_text_or_null(r, i, 4), "owner", db_value(r, i, 5),
+	    "created_at", db_value(r, i, 6), "next_run_at",
+	    db_isnull(r, i, 9) ? api_text_or_null(r, i, 7) : json_null(),
+	    "last_run_at", api_text_or_null(r, i, 8), "deleted_at",
+	    api_text_or_null(r, i, 9), "deleted_by",
+	    api_text_or_null(r, i, 10));
+}
+
+static json_t *
+schedule_load(struct db *db, const char *id)
+{
+	struct db_result *r = NULL;
+	json_t *j = NULL;
+
+	if (db_query(db, &r, "SELECT " SCHEDULE_COLUMNS SCHEDULE_FROM
+	    "WHERE s.id = $1::uuid", 1, &id) == 0 && db_rows(r) == 1)
+		j = schedule_json(r, 0);
+	db_result_free(r);
+	return j;
+}
+
+static void
+route_schedule_create(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *every, *note, *params[6];
+	char *code = NULL, day[8];
+	json_t *body, *v, *details, *sched;
+	json_int_t n;
+
+	if ((body = api_body_object(call)) == NULL)
+		return;
+	every = json_string_value(json_object_get(body, "every"));
+	v = json_object_get(body, "day");
+	n = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (every == NULL || (strcmp(every, "month") != 0 &&
+	    strcmp(every, "quarter") != 0 && strcmp(every, "year") != 0)) {
+		api_error(call, 400, "BAD_FIELD", "every: month, quarter or "
+		    "year");
+		goto out;
+	}
+	if (n < 1 || n > 31) {
+		api_error(call, 400, "BAD_FIELD", "day: the day of the month, "
+		    "1 to 31 (29 to 31: the last day of a shorter month)");
+		goto out;
+	}
+	if ((v = json_object_get(body, "function_code")) != NULL &&
+	    !json_is_null(v) && (json_string_value(v) == NULL ||
+	    (code = package_function_code(json_string_value(v))) == NULL)) {
+		api_error(call, 400, "BAD_FIELD", "function_code: a function "
+		    "code (10 03 00 09, 10.03.00.09) or its first groups");
+		goto out;
+	}
+	if (disposal_text(call, body, "note", false, &note) == -1)
+		goto out;
+	snprintf(day, sizeof(day), "%d", (int)n);
+	params[0] = every;
+	params[1] = day;
+	params[2] = code;
+	params[3] = note;
+	params[4] = call->who.id;
+	if (db_begin(db) == -1 || db_query(db, &r, "INSERT INTO "
+	    "disposal_schedules (id, every, day, function_code, note, owner, "
+	    "next_run_at) VALUES (gen_random_uuid(), $1, $2::int, $3, $4, "
+	    "$5::uuid, disposal_schedule_next($1, $2::int, now())) RETURNING "
+	    "id", 5, params) == -1)
+		goto db_failed;
+	details = json_pack("{s:s,s:i,s:o}", "every", every, "day", (int)n,
+	    "function_code", code ? json_string(code) : json_null());
+	if (api_audit(call, db, "disposal_schedule.create",
+	    "disposal_schedule", db_value(r, 0, 0), details) == -1) {
+		json_decref(details);
+		db_rollback(db);
+		goto out;
+	}
+	json_decref(details);
+	if (db_commit(db) == -1 ||
+	    (sched = schedule_load(db, db_value(r, 0, 0))) == NULL)
+		goto db_failed;
+	if (asprintf(&call->location, "/v1/disposal-schedules/%s",
+	    db_value(r, 0, 0)) == -1)
+		call->location = NULL;
+	api_reply(call, 201, sched);
+	goto out;
+db_failed:
+	api_db_error(call, db);
+	if (db_in_transaction(db))
+		db_rollback(db);
+out:
+	db_result_free(r);
+	free(code);
+	json_decref(body);
+}
+
+static void
+route_schedules_list(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	char *after = NULL, limit_text[16];
+	const char *params[3] = { NULL };
+	int limit;
+
+	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
+		return;
+	params[0] = after;
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[2] = limit_text;
+	if (db_query(db, &r, "SELECT " SCHEDULE_COLUMNS SCHEDULE_FROM
+	    "WHERE ($1::timestamptz IS NULL OR (s.created_at, s.id) < "
+	    "($1::timestamptz, $2::uuid)) ORDER BY s.created_at DESC, s.id "
+	    "DESC LIMIT $3::int", 3, params) == -1) {
+		api_keyset_query_error(call, db);
+		goto out;
+	}
+	api_reply_keyset_page(call, r, limit, schedule_json, 11, 0);
+out:
+	free(after);
+	db_result_free(r);
+}
+
+/* DELETE: the schedule stops; its row stays, saying who stopped it. */
+static void
+route_schedule_delete(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *params[2] = { call->params[0], call->who.id };
+	json_t *sched;
+
+	if (!api_is_uuid(params[0])) {
+		api_error(call, 404, "NOT_FOUND", "no disposal schedule %s",
+		    params[0]);
+		return;
+	}
+	if (db_begin(db) == -1 || db_query(db, &r, "UPDATE disposal_schedules "
+	    "SET deleted_at = now(), deleted_by = $2::uuid WHERE id = $1::uuid "
+	    "AND deleted_at IS NULL RETURNING id", 2, params) == -1)
+		goto db_failed;
+	if (db_rows(r) == 0) {
+		db_rollback(db);
+		api_error(call, 404, "NOT_FOUND", "no disposal schedule %s (or "
+		    "it was deleted before)", params[0]);
+		goto out;
+	}
+	if (api_audit(call, db, "disposal_schedule.delete",
+	    "disposal_schedule", params[0], NULL) == -1) {
+		db_rollback(db);
+		goto out;
+	}
+	if (db_commit(db) == -1 || (sched = schedule_load(db, params[0])) ==
+	    NULL)
+		goto db_failed;
+	api_reply(call, 200, sched);
+	goto out;
+db_failed:
+	api_db_error(call, db);
+	if (db_in_transaction(db))
+		db_rollback(db);
+out:
+	db_result_free(r);
+}
+
 const struct api_route route_disposals_rows[] = {
+	{ "POST", "/v1/disposal-schedules", "disposal_schedule.create",
+	    ROLE_RECORDS_MANAGER, API_BODY_JSON, route_schedule_create, NULL,
+	    API_POOL_REQUESTS },
+	{ "GET", "/v1/disposal-schedules", "disposal_schedule.list",
+	    ROLE_RECORDS_MANAGER | ROLE_AUDITOR, API_BODY_NONE,
+	    route_schedules_list, NULL, API_POOL_REQUESTS },
+	{ "DELETE", "/v1/disposal-schedules/{id}", "disposal_schedule.delete",
+	    ROLE_RECORDS_MANAGER, API_BODY_NONE, route_schedule_delete, NULL,
+	    API_POOL_REQUESTS },
 	/* A proposal by function code walks what is due. */
 	{ "POST", "/v1/disposals", "disposal.propose", ROLE_RECORDS_MANAGER,
 	    API_BODY_JSON, route_disposal_propose, NULL, API_POOL_JOBS },

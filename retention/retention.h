@@ -352,6 +352,33 @@ int	recompute_pass_step(struct db *db, const struct config *cfg,
  * item's check or after it. */
 #define HOLD_LOCK	"7001906194"
 
+/* The record is in a batch not yet finished, or was destroyed. */
+#define DISPOSAL_TAKEN_SQL(r) \
+	"EXISTS (SELECT 1 FROM disposal_items di JOIN disposal_batches db " \
+	"ON db.id = di.batch_id WHERE di.record_id = " r ".id AND " \
+	"(db.status IN ('proposed', 'approved', 'running') OR di.state IN " \
+	"('deleting', 'destroyed')))"
+
+
+/* A disposal proposal (schedule.c): what is due on due_on (YYYY-MM-DD),
+ * optionally under function_code and among record_ids ("{uuid,…}"), by
+ * proposer (a principal id), from schedule (or NULL).  In the caller's
+ * transaction; *items 0 and batch "" when nothing was due.  0, or -1. */
+struct disposal_proposal {
+	const char	*due_on;
+	const char	*function_code;
+	const char	*record_ids;
+	const char	*note;
+	const char	*proposer;
+	const char	*schedule;
+};
+int	disposal_propose(struct db *db, const struct disposal_proposal *p,
+	    char batch[37], long *items);
+/* The oldest schedule whose moment has passed proposes its batch, in a
+ * transaction of its own that moves it to its next moment.  1 when one
+ * ran, 0 when none was due, -1 (db_error). */
+int	schedule_step(struct db *db);
+
 /*
  * One step of carrying out approved disposal batches (dispose.c): the
  * items of one AIP destroyed (a new AIP version without them, older

@@ -50,6 +50,59 @@ GRANT SELECT, INSERT ON holds, hold_records TO sailo_app;
 GRANT UPDATE (covered, released_by, released_at, release_reason) ON holds
 	TO sailo_app;
 
+-- Schedules: a records manager's standing proposal.  A schedule falls
+-- due at 06:00 Europe/Helsinki on its day of each month (every quarter:
+-- January, April, July, October; every year: January); a day past the
+-- month's end is its last day.  The daemon proposes a batch when
+-- next_run_at has passed (retention/schedule.c), in the transaction that
+-- moves next_run_at on, so one run happens once however many daemons
+-- look, and a run missed while no daemon ran happens once when one does.
+CREATE TABLE disposal_schedules (
+	id		uuid PRIMARY KEY,
+	every		text NOT NULL CHECK (every IN ('month', 'quarter',
+			    'year')),
+	day		integer NOT NULL CHECK (day BETWEEN 1 AND 31),
+	function_code	text,
+	note		text,
+	owner		uuid NOT NULL REFERENCES principals (id),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	next_run_at	timestamptz NOT NULL,
+	last_run_at	timestamptz,
+	deleted_at	timestamptz,
+	deleted_by	uuid REFERENCES principals (id)
+);
+CREATE INDEX disposal_schedules_due ON disposal_schedules (next_run_at)
+	WHERE deleted_at IS NULL;
+GRANT SELECT, INSERT ON disposal_schedules TO sailo_app;
+GRANT UPDATE (next_run_at, last_run_at, deleted_at, deleted_by)
+	ON disposal_schedules TO sailo_app;
+
+-- The first moment a schedule falls due after t.
+CREATE FUNCTION disposal_schedule_next(p_every text, p_day integer,
+    t timestamptz) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+	m	date := date_trunc('month', t AT TIME ZONE 'Europe/Helsinki');
+	d	date;
+	at	timestamptz;
+BEGIN
+	FOR i IN 0..24 LOOP
+		IF p_every = 'month' OR
+		    (p_every = 'quarter' AND extract(month FROM m) IN
+		    (1, 4, 7, 10)) OR
+		    (p_every = 'year' AND extract(month FROM m) = 1) THEN
+			d := m + (least(p_day, extract(day FROM (m +
+			    interval '1 month' - interval '1 day'))::int) - 1);
+			at := (d + time '06:00') AT TIME ZONE 'Europe/Helsinki';
+			IF at > t THEN
+				RETURN at;
+			END IF;
+		END IF;
+		m := m + interval '1 month';
+	END LOOP;
+	RAISE EXCEPTION 'disposal_schedule_next: % %', p_every, p_day;
+END $$;
+
 -- A batch: proposed → approved → running → done (or partially_executed
 -- when an item failed), or proposed → rejected.  The database keeps four
 -- eyes too: whoever decides is not the proposer.
@@ -69,6 +122,7 @@ CREATE TABLE disposal_batches (
 	decision_reason	text,
 	started_at	timestamptz,
 	finished_at	timestamptz,
+	schedule_id	uuid REFERENCES disposal_schedules (id),
 	CHECK (decided_by IS NULL OR decided_by <> proposed_by),
 	CHECK ((status = 'proposed') = (decided_by IS NULL))
 );

@@ -13,6 +13,7 @@ import json
 import subprocess
 import time
 import xml.etree.ElementTree as ET
+import zoneinfo
 
 import psycopg2
 import pytest
@@ -546,3 +547,96 @@ def check_certificate(s, bid, digests):
     forged["signature"]["value"] = other.sign(msg).hex()
     rc, out = verify_certificate(s, forged, s.tmp)
     assert rc == 1 and "not this archive's key" in out["reason"], out
+
+
+def helsinki(ts):
+    return ts.astimezone(zoneinfo.ZoneInfo("Europe/Helsinki"))
+
+
+@pytest.mark.parametrize("every,day,after,expected", [
+    # the month's last day for 31; 06:00 in Helsinki (UTC+2 in winter)
+    ("month", 31, "2027-02-10T12:00:00Z", "2027-02-28T04:00:00Z"),
+    # right at the moment: the next one (UTC+3 from 28.3.2027)
+    ("month", 31, "2027-02-28T04:00:00Z", "2027-03-31T03:00:00Z"),
+    ("month", 29, "2028-02-01T00:00:00Z", "2028-02-29T04:00:00Z"),
+    # quarters start in January, April, July and October
+    ("quarter", 15, "2027-05-20T00:00:00Z", "2027-07-15T03:00:00Z"),
+    ("quarter", 1, "2027-01-01T03:59:59Z", "2027-01-01T04:00:00Z"),
+    # a year's is in January: 07:00 on 1.1. is past 06:00
+    ("year", 1, "2027-01-01T05:00:00Z", "2028-01-01T04:00:00Z"),
+])
+def test_schedule_moments(archive, every, day, after, expected):
+    with psycopg2.connect(archive.owner) as c:
+        cur = c.cursor()
+        cur.execute("SET TIME ZONE 'UTC'")
+        cur.execute("SELECT disposal_schedule_next(%s, %s, %s)",
+                    (every, day, after))
+        got = cur.fetchone()[0]
+    assert got.isoformat().replace("+00:00", "Z") == expected
+
+
+def test_a_schedule_proposes_once_as_its_owner(archive):
+    s = archive
+    for body in ({"every": "week", "day": 1}, {"every": "month", "day": 0},
+                 {"every": "month", "day": 32},
+                 {"every": "month", "day": 1, "function_code": "x"}):
+        r = s.post("/v1/disposal-schedules", body, token=s.rm)
+        assert r.status_code == 400, (body, r.text)
+    r = s.post("/v1/disposal-schedules", {"every": "month", "day": 31,
+                                          "function_code": "02.05",
+                                          "note": "Kuukausittain"},
+               token=s.rm)
+    assert r.status_code == 201, r.text
+    sched = r.json()
+    assert r.headers["Location"] == f"/v1/disposal-schedules/{sched['id']}"
+    nxt = helsinki(datetime.datetime.fromisoformat(
+        sched["next_run_at"].replace("Z", "+00:00")))
+    assert (nxt.hour, nxt.minute) == (6, 0) and nxt > helsinki(
+        datetime.datetime.now(datetime.timezone.utc))
+    assert s.get("/v1/disposals", token=s.rm).json()["items"] == []
+
+    # its moment passed while no daemon looked: it runs once
+    with psycopg2.connect(s.owner) as c:
+        c.cursor().execute("UPDATE disposal_schedules SET next_run_at = "
+                           "now() - interval '40 days' WHERE id = %s",
+                           (sched["id"],))
+    deadline = time.time() + 30
+    while True:
+        batches = s.get("/v1/disposals", token=s.rm).json()["items"]
+        if batches:
+            break
+        assert time.time() < deadline, s.log()[-2000:]
+        time.sleep(0.2)
+    time.sleep(1.5)                      # a few more looks of the daemon
+    batches = s.get("/v1/disposals", token=s.rm).json()["items"]
+    assert len(batches) == 1, batches
+    b = batches[0]
+    assert (b["status"], b["schedule_id"], b["function_code"]) == \
+        ("proposed", sched["id"], "02 05")
+    r = s.get(f"/v1/disposals/{b['id']}", token=s.rm)
+    assert sorted(i["native_id"] for i in r.json()["items"]) == \
+        ["R1A", "R2A", "R3A"]
+    after = s.get("/v1/disposal-schedules", token=s.rm).json()["items"][0]
+    assert after["last_run_at"] and after["next_run_at"] > after["last_run_at"]
+    # the owner proposed it: another records manager approves
+    owner = b["proposed_by"]
+    r = s.post(f"/v1/disposals/{b['id']}/approve", {}, token=s.rm)
+    assert r.status_code == 403, r.text
+    assert owner == s.get("/v1/disposals", token=s.rm).json()[
+        "items"][0]["proposed_by"]
+    r = s.post(f"/v1/disposals/{b['id']}/reject", {"reason": "ei nyt"},
+               token=s.rm2)
+    assert r.status_code == 200, r.text
+
+    r = requests.delete(f"{s.url}/v1/disposal-schedules/{sched['id']}",
+                        headers={"Authorization": f"Bearer {s.rm2}"},
+                        timeout=10)
+    assert r.status_code == 200 and r.json()["deleted_by"] == \
+        "toinen-hoitaja", r.text
+    r = requests.delete(f"{s.url}/v1/disposal-schedules/{sched['id']}",
+                        headers={"Authorization": f"Bearer {s.rm}"},
+                        timeout=10)
+    assert r.status_code == 404, r.text
+    actions = audit_actions(s, "disposal_schedule")
+    assert ("disposal_schedule.create", "success") in actions
+    assert ("disposal_schedule.delete", "success") in actions
