@@ -149,6 +149,7 @@ bench: db build/tests/httpsink build/bench/audit_bench
 	bench/audit.sh
 	bench/ingest.sh
 	bench/retention.sh
+	bench/disposal.sh
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \

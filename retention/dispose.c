@@ -1,27 +1,35 @@
 /*
  * dispose.c — carrying out an approved disposal batch (route_disposals.c
- * approves it), one AIP at a time, on a job worker:
+ * approves it) on the job workers, a group of up to DISPOSE_GROUP of its
+ * AIPs at a time (per AIP: one new version for all of the batch's records
+ * in it; per group: shared transactions and syncs, so that 10,000 AIPs do
+ * not cost 10,000 syncs):
  *
- *  1. check: under the hold lock, each pending item of the AIP is checked
- *     again (still the record's current version, not held, not permanent,
- *     due today) and becomes deleting, or skipped with why; committed
- *     before any file is touched, so a hold placed now lands after it;
- *  2. new version: in one transaction that holds the AIP's row, a bag
- *     without the deleting records' files (their metadata redacted, the
- *     tombstones and a PREMIS deletion event added) is written, synced and
- *     placed as the next version; the catalogue moves the kept records
- *     and the case file to it, redacts the destroyed ones to their
- *     tombstone (in every version) and keeps each destroyed file's digest;
- *  3. old versions: their copies of the destroyed files are unlinked, their
- *     metadata redacted, their manifests written again (still valid bags),
- *     the submitted package still kept in the spool and the inbox report
- *     that names them removed;
- *  4. the items become destroyed.
- * When a batch has nothing left, it is done (or partially_executed) and
- * its signed certificate is issued in the same transaction.
- * After a crash, step 1 finds nothing pending, step 2 is skipped when the
- * batch's version exists, and steps 3 and 4 are redone: each is idempotent.
- * Daemons share batches: an AIP is taken under a session advisory lock.
+ *  1. check: under the hold lock, each pending item is checked again
+ *     (still in its AIP's current version, not held, not permanent, due
+ *     today in Helsinki) and becomes deleting, or skipped with why;
+ *     committed before any file is touched, so a hold placed now lands
+ *     after it (and its reply lists the item);
+ *  2. new versions: in one transaction that holds the AIPs' rows, each
+ *     AIP's bag without the deleting records' files (their metadata
+ *     redacted, the tombstones and a PREMIS deletion event added) is
+ *     written; one sync; the bags placed as the next versions; one sync;
+ *     the catalogue moves the kept records and case files to them,
+ *     redacts the destroyed ones to their tombstone (in every version)
+ *     and keeps each destroyed file's digest; commit;
+ *  3. older versions: their copies of the destroyed files are unlinked,
+ *     their metadata redacted, their manifests written again (still valid
+ *     bags); the submitted package still kept in the spool and the inbox
+ *     report of a transfer that brought a destroyed record are removed;
+ *     one sync;
+ *  4. the items become destroyed, with one audit event per AIP.
+ * A storage error marks the AIP's items failed (the batch then ends
+ * partially_executed), never silently done.  When a batch has nothing
+ * left, it is done and its signed certificate is issued in the same
+ * transaction (certificate.c).  After a crash, step 1 finds nothing
+ * pending, step 2 is skipped for an AIP whose disposal version exists,
+ * and steps 3 and 4 are redone: each is idempotent.  Daemons share a
+ * batch: an AIP is taken under a session advisory lock.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -38,28 +46,48 @@
 #include "config.h"
 #include "db.h"
 #include "ingest.h"
-#include "package.h"
 #include "log.h"
+#include "package.h"
 #include "process.h"
 #include "retention.h"
 
-#define DISPOSE_CANDIDATES	16
+#define DISPOSE_GROUP		100	/* AIPs carried out together */
 /* pg_try_advisory_lock(DISPOSE_LOCK_CLASS, hashtext(aip id)) */
 #define DISPOSE_LOCK_CLASS	"1906193"
 
-/* The deleting items of one batch in one AIP, by NativeId. */
-#define GONE_SQL(batch, aip) \
-	"(SELECT di.native_id FROM disposal_items di WHERE di.batch_id = " \
-	batch " AND di.aip_id = " aip " AND di.state = 'deleting')"
+struct bag {
+	struct aip_file	*files;
+	size_t		 n, cap;
+	char		**info;
+	size_t		 ninfo;
+	uint64_t	 bytes;
+};
+
+/* One AIP of the group. */
+struct daip {
+	char		 id[37];
+	int		 prev;		/* the version the new one is made from */
+	int		 version;	/* the disposal's version; 0: none yet */
+	bool		 failed;
+	size_t		 ngone;
+	struct strmap	 gone;		/* NativeIds of its deleting items */
+	struct bag	 bag;
+	char		 tag[65];
+	json_t		*tombs;		/* this batch's tombstones */
+};
 
 struct dispose {
 	struct db		*db;
 	const struct config	*cfg;
 	const char		*batch;
-	const char		*aip;
-	struct strmap		 gone;		/* NativeIds */
+	struct daip		*aips;
+	size_t			 n;
+	struct daip		*cur;		/* for the callbacks */
+	int			 curv;
 	struct strmap		 drop;		/* paths, in one version */
-	json_t			*changed;	/* [{path, sha256, size}] */
+	json_t			*changed;	/* [{aip_id, version, path, …}] */
+	json_t			*tags;		/* [{aip_id, version, tag}] */
+	char			 proposer[201], approver[201];
 	char			 err[512];
 };
 
@@ -69,7 +97,7 @@ dispose_is_gone(const char *native_id, void *arg)
 	struct dispose *d = arg;
 	size_t v;
 
-	return strmap_get(&d->gone, native_id, &v);
+	return strmap_get(&d->cur->gone, native_id, &v);
 }
 
 static bool
@@ -87,8 +115,9 @@ dispose_changed(const char *path, const char *sha256, uint64_t size,
 {
 	struct dispose *d = arg;
 
-	json_array_append_new(d->changed, json_pack("{s:s,s:s,s:I}", "path",
-	    path, "sha256", sha256, "size", (json_int_t)size));
+	json_array_append_new(d->changed, json_pack("{s:s,s:i,s:s,s:s,s:I}",
+	    "aip_id", d->cur->id, "version", d->curv, "path", path, "sha256",
+	    sha256, "size", (json_int_t)size));
 }
 
 static bool
@@ -109,7 +138,7 @@ dispose_is_metadata(const char *path)
 	    dispose_ends_with(path, ".csv"));
 }
 
-/* src redacted into dst (which must not exist). */
+/* src redacted into dst (which must not exist), for d->cur. */
 static int
 dispose_redact(struct dispose *d, const char *rel, const char *src,
     const char *dst)
@@ -123,13 +152,78 @@ dispose_redact(struct dispose *d, const char *rel, const char *src,
 	    d->err, sizeof(d->err));
 }
 
+/* The ids of the group's AIPs that want(a) as "{uuid,…}" (malloc'd), or
+ * NULL when none does (or no memory: then *oom). */
+static char *
+dispose_ids(struct dispose *d, bool (*want)(const struct daip *),
+    bool *oom)
+{
+	char *s, *p;
+	size_t i, k = 0;
+
+	*oom = false;
+	if ((s = p = malloc(d->n * 37 + 3)) == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	*p++ = '{';
+	for (i = 0; i < d->n; i++) {
+		if (!want(&d->aips[i]))
+			continue;
+		if (k++ > 0)
+			*p++ = ',';
+		memcpy(p, d->aips[i].id, 36);
+		p += 36;
+	}
+	*p++ = '}';
+	*p = '\0';
+	if (k == 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static bool
+want_all(const struct daip *a)
+{
+	return !a->failed;
+}
+
+static bool
+want_new(const struct daip *a)
+{
+	return !a->failed && a->ngone > 0 && a->version == 0;
+}
+
+static bool
+want_done(const struct daip *a)
+{
+	return !a->failed && a->ngone > 0 && a->version > 0;
+}
+
+static struct daip *
+dispose_find(struct dispose *d, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (strcmp(d->aips[i].id, id) == 0)
+			return &d->aips[i];
+	return NULL;
+}
+
+static double
+dispose_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* ---- 1. check ------------------------------------------------------------ */
 
-/*
- * Each pending item again, in the hold lock (route_holds.c takes it to
- * place a hold): the record still in its AIP's current version, not held,
- * not permanent, its retention ended by today in Helsinki.
- */
 #define CHECK_SQL \
 	"WITH c AS (SELECT di.record_id, CASE " \
 	"WHEN r.version <> a.current_version THEN 'superseded' " \
@@ -140,7 +234,7 @@ dispose_redact(struct dispose *d, const char *rel, const char *src,
 	"FROM disposal_items di JOIN records r ON r.id = di.record_id " \
 	"JOIN aips a ON a.id = r.aip_id " \
 	"LEFT JOIN retention t ON t.record_id = r.id " \
-	"WHERE di.batch_id = $1::uuid AND di.aip_id = $2::uuid AND " \
+	"WHERE di.batch_id = $1::uuid AND di.aip_id = ANY ($2::uuid[]) AND " \
 	"di.state = 'pending') " \
 	"UPDATE disposal_items di SET state = CASE WHEN c.why IS NULL THEN " \
 	"'deleting' ELSE 'skipped' END, skip_reason = c.why, done_at = CASE " \
@@ -148,9 +242,9 @@ dispose_redact(struct dispose *d, const char *rel, const char *src,
 	"$1::uuid AND di.record_id = c.record_id"
 
 static int
-dispose_check(struct dispose *d)
+dispose_check(struct dispose *d, const char *ids)
 {
-	const char *params[2] = { d->batch, d->aip };
+	const char *params[2] = { d->batch, ids };
 
 	if (db_begin(d->db) == -1 || db_query(d->db, NULL, "SELECT "
 	    "pg_advisory_xact_lock(" HOLD_LOCK ")", 0, NULL) == -1 ||
@@ -163,15 +257,45 @@ dispose_check(struct dispose *d)
 	return 0;
 }
 
-/* ---- 2. the new version ---------------------------------------------------- */
+/* What each AIP has to do: its deleting items, its disposal version. */
+static int
+dispose_load(struct dispose *d, const char *ids)
+{
+	struct db_result *r = NULL;
+	const char *params[2] = { d->batch, ids };
+	struct daip *a;
+	int i;
 
-struct bag {
-	struct aip_file	*files;
-	size_t		 n, cap;
-	char		**info;
-	size_t		 ninfo;
-	uint64_t	 bytes;
-};
+	if (db_query(d->db, &r, "SELECT di.aip_id, di.native_id FROM "
+	    "disposal_items di WHERE di.batch_id = $1::uuid AND di.aip_id = "
+	    "ANY ($2::uuid[]) AND di.state = 'deleting'", 2, params) == -1)
+		return -1;
+	for (i = 0; i < db_rows(r); i++)
+		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL) {
+			if (a->gone.cap == 0 &&
+			    strmap_init(&a->gone, 16, true) == -1)
+				goto oom;
+			if (strmap_put(&a->gone, db_value(r, i, 1), 0) == -1)
+				goto oom;
+			a->ngone++;
+		}
+	db_result_free(r);
+	if (db_query(d->db, &r, "SELECT aip_id, version FROM aip_versions "
+	    "WHERE disposal_batch = $1::uuid AND aip_id = ANY ($2::uuid[])",
+	    2, params) == -1)
+		return -1;
+	for (i = 0; i < db_rows(r); i++)
+		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL)
+			a->version = atoi(db_value(r, i, 1));
+	db_result_free(r);
+	return 0;
+oom:
+	db_result_free(r);
+	snprintf(d->err, sizeof(d->err), "out of memory");
+	return -1;
+}
+
+/* ---- 2. new versions ---------------------------------------------------- */
 
 static void
 bag_free(struct bag *b)
@@ -271,16 +395,17 @@ bag_info(struct dispose *d, struct bag *b, const char *prev_dir, int version)
 	return 0;
 }
 
-/* The tombstones: those of the version before, and this batch's. */
+
+/* Its previous tombstones (the version before's tombstones.json) and this
+ * batch's, into out. */
 static int
-dispose_tombstones(struct dispose *d, const char *prev_dir, const char *out)
+dispose_tombstones(struct dispose *d, struct daip *a, const char *prev_dir,
+    const char *out)
 {
-	struct db_result *r = NULL;
-	const char *params[2] = { d->batch, d->aip };
 	char path[PATH_MAX];
-	json_t *all, *one;
+	json_t *all;
 	json_error_t jerr;
-	int i, rc = -1;
+	size_t i;
 
 	process_path(path, sizeof(path), "%s/data/metadata/tombstones.json",
 	    prev_dir);
@@ -292,43 +417,29 @@ dispose_tombstones(struct dispose *d, const char *prev_dir, const char *out)
 		json_decref(all);
 		return -1;
 	}
-	if (db_query(d->db, &r, "SELECT json_build_object('record_id', "
-	    "di.record_id, 'native_id', di.native_id, 'case_native_id', "
-	    "di.case_native_id, 'class_code', di.class_code, 'class_title', "
-	    "di.class_title, 'record_type', di.record_type, 'created', "
-	    "di.created, 'retention', json_build_object('years', di.years, "
-	    "'basis', di.basis, 'trigger', di.trigger, 'trigger_date', "
-	    "di.trigger_date, 'end', di.end_date), 'disposal_batch', "
-	    "di.batch_id, 'destroyed_at', to_char(now() AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-	    "'files', COALESCE((SELECT json_agg(json_build_object('version', "
-	    "f.version, 'path', f.path, 'size', f.size, 'sha256', "
-	    "encode(f.sha256, 'hex')) ORDER BY f.version, f.path) FROM "
-	    "disposal_files f WHERE f.batch_id = di.batch_id AND f.record_id "
-	    "= di.record_id), '[]'))::text FROM disposal_items di WHERE "
-	    "di.batch_id = $1::uuid AND di.aip_id = $2::uuid AND di.state = "
-	    "'deleting' ORDER BY di.native_id, di.record_id", 2, params) == -1)
-		goto out;
-	for (i = 0; i < db_rows(r); i++)
-		if ((one = json_loads(db_value(r, i, 0), 0, NULL)) != NULL)
-			json_array_append_new(all, one);
+	for (i = 0; i < json_array_size(a->tombs); i++)
+		json_array_append(all, json_array_get(a->tombs, i));
 	if (json_dump_file(all, out, JSON_INDENT(1) | JSON_SORT_KEYS) == -1) {
 		snprintf(d->err, sizeof(d->err), "%.400s: cannot write", out);
-		goto out;
+		json_decref(all);
+		return -1;
 	}
-	rc = 0;
-out:
 	json_decref(all);
-	db_result_free(r);
-	return rc;
+	return 0;
 }
 
-/* What the tombstone keeps of each destroyed file (every version), and
- * the catalogue redacted down to it: titles, descriptions, persons. */
+/* The catalogue, for the group's AIPs ($2): each destroyed file's digest
+ * in every version kept, then the records redacted to their tombstone
+ * (titles, descriptions, persons) in every version. */
+#define GONE_RECORDS_SQL \
+	"(SELECT r.id FROM disposal_items di JOIN records r ON r.aip_id = " \
+	"di.aip_id AND r.native_id = di.native_id WHERE di.batch_id = " \
+	"$1::uuid AND di.aip_id = ANY ($2::uuid[]) AND di.state = 'deleting')"
+
 static int
-dispose_redact_catalogue(struct dispose *d)
+dispose_redact_catalogue(struct dispose *d, const char *ids)
 {
-	const char *params[2] = { d->batch, d->aip };
+	const char *params[2] = { d->batch, ids };
 
 	return db_query(d->db, NULL, "INSERT INTO disposal_files (batch_id, "
 	    "record_id, aip_id, version, path, size, sha256) SELECT "
@@ -336,251 +447,346 @@ dispose_redact_catalogue(struct dispose *d)
 	    "f.sha256 FROM disposal_items di JOIN records r ON r.aip_id = "
 	    "di.aip_id AND r.native_id = di.native_id JOIN files f ON "
 	    "f.record_id = r.id WHERE di.batch_id = $1::uuid AND di.aip_id = "
-	    "$2::uuid AND di.state = 'deleting' ON CONFLICT DO NOTHING", 2,
-	    params) == -1 ||
+	    "ANY ($2::uuid[]) AND di.state = 'deleting' ON CONFLICT DO NOTHING",
+	    2, params) == -1 ||
 	    db_query(d->db, NULL, "UPDATE files f SET destroyed_by = "
 	    "$1::uuid FROM disposal_files x WHERE x.batch_id = $1::uuid AND "
-	    "x.aip_id = $2::uuid AND f.aip_id = x.aip_id AND f.version = "
-	    "x.version AND f.path = x.path", 2, params) == -1 ||
+	    "x.aip_id = ANY ($2::uuid[]) AND f.aip_id = x.aip_id AND "
+	    "f.version = x.version AND f.path = x.path", 2, params) == -1 ||
 	    db_query(d->db, NULL, "DELETE FROM record_persons WHERE record_id "
-	    "IN (SELECT r.id FROM records r WHERE r.aip_id = $2::uuid AND "
-	    "r.native_id IN " GONE_SQL("$1::uuid", "$2::uuid") ")", 2,
-	    params) == -1 ||
+	    "IN " GONE_RECORDS_SQL, 2, params) == -1 ||
 	    db_query(d->db, NULL, "UPDATE records SET title = NULL, "
 	    "description = NULL, status = NULL, security_reason = NULL, "
 	    "personal_data = NULL, destroyed_by = $1::uuid, destroyed_at = "
-	    "now() WHERE aip_id = $2::uuid AND native_id IN "
-	    GONE_SQL("$1::uuid", "$2::uuid"), 2, params) == -1 ? -1 : 0;
+	    "now() WHERE id IN " GONE_RECORDS_SQL, 2, params) == -1 ? -1 : 0;
 }
 
-/* The version's rows: its files (the kept ones as they were, the written
- * ones new), the kept records and case files moved to it, the AIP. */
+/* This batch's tombstones of the group's AIPs, into each a->tombs. */
 static int
-dispose_catalogue_version(struct dispose *d, const struct bag *b, int prev,
-    int version, const char *tagmanifest)
+dispose_load_tombstones(struct dispose *d, const char *ids)
 {
-	const char *params[6];
-	char v[16], pv[16], nfiles[24], bytes[24], *written = NULL;
-	json_t *rows = json_array();
-	size_t i;
-	int rc = -1;
+	struct db_result *r = NULL;
+	const char *params[2] = { d->batch, ids };
+	struct daip *a;
+	json_t *one;
+	int i;
 
-	snprintf(v, sizeof(v), "%d", version);
-	snprintf(pv, sizeof(pv), "%d", prev);
-	snprintf(nfiles, sizeof(nfiles), "%zu", b->n);
-	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)b->bytes);
-	for (i = 0; i < b->n; i++)
-		if (b->files[i].link_from == NULL)
-			json_array_append_new(rows, json_pack("{s:s,s:I,s:s}",
-			    "path", b->files[i].dst, "size",
-			    (json_int_t)b->files[i].size, "sha256",
-			    b->files[i].sha256));
-	if ((written = json_dumps(rows, JSON_COMPACT)) == NULL)
-		goto out;
-	params[0] = d->aip;
-	params[1] = v;
-	params[2] = d->batch;
-	params[3] = nfiles;
-	params[4] = bytes;
-	params[5] = tagmanifest;
-	if (db_query(d->db, NULL, "INSERT INTO aip_versions (aip_id, version, "
-	    "disposal_batch, files, bytes, tagmanifest_sha256) VALUES "
-	    "($1::uuid, $2::int, $3::uuid, $4::int, $5::bigint, decode($6, "
-	    "'hex'))", 6, params) == -1)
-		goto out;
-	params[2] = pv;
-	params[3] = written;
-	params[4] = d->batch;
-	if (db_query(d->db, NULL, "INSERT INTO files (aip_id, version, path, "
-	    "size, sha256, record_id, document_native_id, use_type, "
-	    "declared_format, declared_version, mime_type) SELECT f.aip_id, "
-	    "$2::int, f.path, f.size, f.sha256, f.record_id, "
-	    "f.document_native_id, f.use_type, f.declared_format, "
-	    "f.declared_version, f.mime_type FROM files f LEFT JOIN records r "
-	    "ON r.id = f.record_id WHERE f.aip_id = $1::uuid AND f.version = "
-	    "$3::int AND f.destroyed_by IS NULL AND f.path NOT IN (SELECT "
-	    "x.path FROM jsonb_to_recordset($4::jsonb) AS x (path text)) "
-	    "UNION ALL SELECT $1::uuid, $2::int, x.path, x.size, "
-	    "decode(x.sha256, 'hex'), NULL, NULL, NULL, NULL, NULL, NULL FROM "
-	    "jsonb_to_recordset($4::jsonb) AS x (path text, size bigint, "
-	    "sha256 text)", 4, params) == -1 ||
-	    db_query(d->db, NULL, "UPDATE case_files SET version = $2::int "
-	    "WHERE aip_id = $1::uuid AND version = $3::int", 3, params) == -1 ||
-	    db_query(d->db, NULL, "UPDATE records SET version = $2::int WHERE "
-	    "aip_id = $1::uuid AND version = $3::int AND destroyed_by IS NULL",
-	    3, params) == -1)
-		goto out;
-	/* Every record gone: the case files' and the AIP's titles too (a
-	 * title may name a person); the tombstones stay. */
-	if (db_query(d->db, NULL, "WITH gone AS (SELECT 1 WHERE NOT EXISTS "
-	    "(SELECT 1 FROM records WHERE aip_id = $1::uuid AND version = "
-	    "$2::int)), c AS (UPDATE case_files SET title = NULL, "
-	    "security_reason = NULL, personal_data = NULL WHERE aip_id = "
-	    "$1::uuid AND EXISTS (SELECT 1 FROM gone) RETURNING 1) UPDATE aips "
-	    "SET current_version = $2::int, updated_at = now(), title = CASE "
-	    "WHEN EXISTS (SELECT 1 FROM gone) THEN NULL ELSE title END WHERE "
-	    "id = $1::uuid", 2, params) == -1)
-		goto out;
-	rc = 0;
-out:
-	free(written);
-	json_decref(rows);
-	return rc;
+	if (db_query(d->db, &r, "SELECT di.aip_id, json_build_object("
+	    "'record_id', di.record_id, 'native_id', di.native_id, "
+	    "'case_native_id', di.case_native_id, 'class_code', di.class_code, "
+	    "'class_title', di.class_title, 'record_type', di.record_type, "
+	    "'created', di.created, 'retention', json_build_object('years', "
+	    "di.years, 'basis', di.basis, 'trigger', di.trigger, "
+	    "'trigger_date', di.trigger_date, 'end', di.end_date), "
+	    "'disposal_batch', di.batch_id, 'destroyed_at', to_char(now() AT "
+	    "TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'files', "
+	    "COALESCE((SELECT json_agg(json_build_object('version', f.version, "
+	    "'path', f.path, 'size', f.size, 'sha256', encode(f.sha256, "
+	    "'hex')) ORDER BY f.version, f.path) FROM disposal_files f WHERE "
+	    "f.batch_id = di.batch_id AND f.record_id = di.record_id), "
+	    "'[]'))::text FROM disposal_items di WHERE di.batch_id = $1::uuid "
+	    "AND di.aip_id = ANY ($2::uuid[]) AND di.state = 'deleting' ORDER "
+	    "BY di.aip_id, di.native_id, di.record_id", 2, params) == -1)
+		return -1;
+	for (i = 0; i < db_rows(r); i++)
+		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL &&
+		    (one = json_loads(db_value(r, i, 1), 0, NULL)) != NULL) {
+			if (a->tombs == NULL)
+				a->tombs = json_array();
+			json_array_append_new(a->tombs, one);
+		}
+	db_result_free(r);
+	return 0;
 }
 
 /*
- * Step 2, in one transaction holding the AIP's row: the next version
- * written, placed and catalogued.  Returns the new version, or -1 (a
- * database failure: d->err empty; a storage failure: d->err says).
+ * The bag of one AIP's next version, written (not placed) at tmp: its
+ * previous version's files but the destroyed ones (hard links), its
+ * metadata redacted, the tombstones and the PREMIS deletion event new.
+ * files: the rows of its previous version (path, sha256, size,
+ * destroyed), from row first to row last.
  */
 static int
-dispose_new_version(struct dispose *d, const char *work)
+dispose_write_bag(struct dispose *d, struct daip *a, struct db_result *files,
+    int first, int last, const char *work, const char *tmp)
 {
-	struct db_result *r = NULL, *names = NULL;
-	struct bag b = { 0 };
-	struct aip_spec spec;
+	char aipdir[PATH_MAX], prev_dir[PATH_MAX], src[PATH_MAX];
+	char dst[PATH_MAX], detail[600], now[32];
 	struct premis_event ev;
-	const char *params[2] = { d->aip, NULL };
-	char aipdir[PATH_MAX], prev_dir[PATH_MAX], tmp[PATH_MAX];
-	char src[PATH_MAX], dst[PATH_MAX], pv[16], tag[65], now[32];
-	char detail[600];
-	bool replaced;
-	int prev, version = -1, i, files = 0;
+	struct aip_spec spec;
 	struct tm tm;
 	time_t t = time(NULL);
+	int i, destroyed = 0;
 
-	if (db_begin(d->db) == -1 || db_query(d->db, &r, "SELECT "
-	    "current_version FROM aips WHERE id = $1::uuid FOR UPDATE", 1,
-	    params) == -1 || db_rows(r) != 1)
-		goto db_failed;
-	prev = atoi(db_value(r, 0, 0));
-	db_result_free(r);
-	r = NULL;
-	snprintf(pv, sizeof(pv), "%d", prev);
-	process_path(aipdir, sizeof(aipdir), "%s/aips/%s", d->cfg->storage_root,
-	    d->aip);
-	process_path(prev_dir, sizeof(prev_dir), "%s/v%d", aipdir, prev);
-	if (dispose_redact_catalogue(d) == -1)
-		goto db_failed;
-	params[1] = pv;
-	if (db_query(d->db, &r, "SELECT f.path, encode(f.sha256, 'hex'), "
-	    "f.size, f.destroyed_by IS NOT NULL FROM files f WHERE f.aip_id = "
-	    "$1::uuid AND f.version = $2::int ORDER BY f.path", 2,
-	    params) == -1)
-		goto db_failed;
-	for (i = 0; i < db_rows(r); i++) {
-		const char *path = db_value(r, i, 0);
+	d->cur = a;
+	process_path(aipdir, sizeof(aipdir), "%s/aips/%s",
+	    d->cfg->storage_root, a->id);
+	process_path(prev_dir, sizeof(prev_dir), "%s/v%d", aipdir, a->prev);
+	for (i = first; i < last; i++) {
+		const char *path = db_value(files, i, 1);
 
 		process_path(src, sizeof(src), "%s/%s", prev_dir, path);
-		if (strcmp(db_value(r, i, 3), "t") == 0) {
-			files++;		/* destroyed */
+		if (strcmp(db_value(files, i, 4), "t") == 0) {
+			destroyed++;
 			continue;
 		}
 		if (strcmp(path, "data/metadata/premis.xml") == 0 ||
 		    strcmp(path, "data/metadata/tombstones.json") == 0)
 			continue;		/* written anew */
 		if (dispose_is_metadata(path)) {
-			process_path(dst, sizeof(dst), "%s/meta-%d", work, i);
+			process_path(dst, sizeof(dst), "%s/%s-meta-%d", work,
+			    a->id, i);
 			if (dispose_redact(d, path, src, dst) == -1 ||
-			    bag_add_written(d, &b, dst, path) == -1)
-				goto storage_failed;
+			    bag_add_written(d, &a->bag, dst, path) == -1)
+				return -1;
 			continue;
 		}
-		if (bag_add(&b, src, path, strtoull(db_value(r, i, 2), NULL,
-		    10), db_value(r, i, 1), true) == -1)
+		if (bag_add(&a->bag, src, path, strtoull(db_value(files, i, 3),
+		    NULL, 10), db_value(files, i, 2), true) == -1)
 			goto oom;
 	}
-	process_path(dst, sizeof(dst), "%s/tombstones.json", work);
-	if (dispose_tombstones(d, prev_dir, dst) == -1) {
-		if (d->err[0] == '\0')
-			goto db_failed;
-		goto storage_failed;
-	}
-	if (bag_add_written(d, &b, dst, "data/metadata/tombstones.json") == -1)
-		goto storage_failed;
-	params[0] = d->batch;
-	if (db_query(d->db, &names, "SELECT p.name, q.name, (SELECT count(*) "
-	    "FROM disposal_items di WHERE di.batch_id = b.id AND di.aip_id = "
-	    "$2::uuid AND di.state = 'deleting') FROM disposal_batches b JOIN "
-	    "principals p ON p.id = b.proposed_by JOIN principals q ON q.id = "
-	    "b.decided_by WHERE b.id = $1::uuid", 2, (const char *[]){
-	    d->batch, d->aip }) == -1 || db_rows(names) != 1)
-		goto db_failed;
+	process_path(dst, sizeof(dst), "%s/%s-tombstones.json", work, a->id);
+	if (dispose_tombstones(d, a, prev_dir, dst) == -1 ||
+	    bag_add_written(d, &a->bag, dst, "data/metadata/tombstones.json") ==
+	    -1)
+		return -1;
 	gmtime_r(&t, &tm);
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	snprintf(detail, sizeof(detail), "%s records and %d files destroyed "
-	    "by disposal batch %s (proposed by %s, approved by %s); version "
-	    "%d is the AIP without them", db_value(names, 0, 2), files,
-	    d->batch, db_value(names, 0, 0), db_value(names, 0, 1), prev + 1);
+	snprintf(detail, sizeof(detail), "%zu records and %d files destroyed "
+	    "by disposal batch %s (proposed by %.150s, approved by %.150s); "
+	    "version %d is the AIP without them", a->ngone, destroyed,
+	    d->batch, d->proposer, d->approver, a->prev + 1);
 	ev = (struct premis_event){ "deletion", now, detail, "success",
-	    db_value(names, 0, 1) };
-	process_path(dst, sizeof(dst), "%s/premis.xml", work);
-	if (aip_write_premis(dst, d->aip, &ev, 1, "sailo", d->err,
-	    sizeof(d->err)) == -1 || bag_add_written(d, &b, dst,
-	    "data/metadata/premis.xml") == -1)
-		goto storage_failed;
-	if (bag_info(d, &b, prev_dir, prev + 1) == -1)
-		goto storage_failed;
-	process_path(tmp, sizeof(tmp), "%s/bag", work);
-	spec = (struct aip_spec){ tmp, b.files, b.n,
-	    (const char *const *)b.info, d->cfg->storage_sha512 };
-	if (aip_write(&spec, tag, d->err, sizeof(d->err)) == -1 ||
-	    aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1 ||
-	    aip_place(tmp, aipdir, prev + 1, &replaced, d->err,
-	    sizeof(d->err)) == -1 ||
-	    aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1)
-		goto storage_failed;
-	if (dispose_catalogue_version(d, &b, prev, prev + 1, tag) == -1 ||
-	    db_commit(d->db) == -1)
-		goto db_failed;
-	version = prev + 1;
-	goto out;
+	    d->approver };
+	process_path(dst, sizeof(dst), "%s/%s-premis.xml", work, a->id);
+	if (aip_write_premis(dst, a->id, &ev, 1, "sailo", d->err,
+	    sizeof(d->err)) == -1 || bag_add_written(d, &a->bag, dst,
+	    "data/metadata/premis.xml") == -1 ||
+	    bag_info(d, &a->bag, prev_dir, a->prev + 1) == -1)
+		return -1;
+	spec = (struct aip_spec){ tmp, a->bag.files, a->bag.n,
+	    (const char *const *)a->bag.info, d->cfg->storage_sha512 };
+	return aip_write(&spec, a->tag, d->err, sizeof(d->err));
 oom:
 	snprintf(d->err, sizeof(d->err), "out of memory");
-storage_failed:
-	if (d->err[0] == '\0')
-		snprintf(d->err, sizeof(d->err), "storage failed");
-	/* FALLTHROUGH */
-db_failed:
-	if (db_in_transaction(d->db))
-		db_rollback(d->db);
-out:
-	db_result_free(r);
-	db_result_free(names);
-	bag_free(&b);
-	return version;
+	return -1;
 }
 
-/* ---- 3. every older version ------------------------------------------ */
-
+/* The new versions' rows, for every AIP of the group that made one. */
 static int
-dispose_old_version(struct dispose *d, int version)
+dispose_catalogue_versions(struct dispose *d, const char *ids)
 {
-	struct db_result *r = NULL;
-	const char *params[4];
-	char v[16], dir[PATH_MAX], src[PATH_MAX], tmp[PATH_MAX], tag[65];
-	char *changed = NULL;
-	int i, rc = -1;
+	const char *params[3] = { d->batch, ids, NULL };
+	json_t *versions = json_array(), *written = json_array();
+	char *vtext = NULL, *wtext = NULL;
+	size_t i, k;
+	int rc = -1;
 
-	snprintf(v, sizeof(v), "%d", version);
-	process_path(dir, sizeof(dir), "%s/aips/%s/v%d", d->cfg->storage_root,
-	    d->aip, version);
-	params[0] = d->aip;
-	params[1] = v;
-	params[2] = d->batch;
-	if (db_query(d->db, &r, "SELECT path, destroyed_by IS NOT NULL AND "
-	    "destroyed_by = $3::uuid FROM files WHERE aip_id = $1::uuid AND "
-	    "version = $2::int", 3, params) == -1)
-		return -1;
-	strmap_free(&d->drop);
-	if (strmap_init(&d->drop, (size_t)db_rows(r) + 1, true) == -1)
+	for (i = 0; i < d->n; i++) {
+		struct daip *a = &d->aips[i];
+
+		if (!want_new(a))
+			continue;
+		json_array_append_new(versions, json_pack("{s:s,s:i,s:i,s:I,"
+		    "s:I,s:s}", "aip_id", a->id, "prev", a->prev, "version",
+		    a->prev + 1, "files", (json_int_t)a->bag.n, "bytes",
+		    (json_int_t)a->bag.bytes, "tag", a->tag));
+		for (k = 0; k < a->bag.n; k++)
+			if (a->bag.files[k].link_from == NULL)
+				json_array_append_new(written, json_pack(
+				    "{s:s,s:i,s:s,s:I,s:s}", "aip_id", a->id,
+				    "version", a->prev + 1, "path",
+				    a->bag.files[k].dst, "size", (json_int_t)
+				    a->bag.files[k].size, "sha256",
+				    a->bag.files[k].sha256));
+	}
+	if ((vtext = json_dumps(versions, JSON_COMPACT)) == NULL ||
+	    (wtext = json_dumps(written, JSON_COMPACT)) == NULL)
 		goto out;
-	for (i = 0; i < db_rows(r); i++) {
-		const char *path = db_value(r, i, 0);
+	params[1] = vtext;
+	params[2] = wtext;
+/* $N: the new versions [{aip_id, prev, version, files, bytes, tag}]. */
+#define V_SQL(n) "jsonb_to_recordset($" n "::jsonb) AS x (aip_id uuid, " \
+	"prev int, version int, files int, bytes bigint, tag text)"
+	if (db_query(d->db, NULL, "INSERT INTO aip_versions (aip_id, version, "
+	    "disposal_batch, files, bytes, tagmanifest_sha256) SELECT "
+	    "x.aip_id, x.version, $1::uuid, x.files, x.bytes, decode(x.tag, "
+	    "'hex') FROM " V_SQL("2"), 2, params) == -1 ||
+	    db_query(d->db, NULL, "INSERT INTO files (aip_id, version, path, "
+	    "size, sha256, record_id, document_native_id, use_type, "
+	    "declared_format, declared_version, mime_type) SELECT f.aip_id, "
+	    "x.version, f.path, f.size, f.sha256, f.record_id, "
+	    "f.document_native_id, f.use_type, f.declared_format, "
+	    "f.declared_version, f.mime_type FROM " V_SQL("1") " JOIN files f "
+	    "ON f.aip_id = x.aip_id AND f.version = x.prev WHERE "
+	    "f.destroyed_by IS NULL AND NOT EXISTS (SELECT 1 FROM "
+	    "jsonb_to_recordset($2::jsonb) AS w (aip_id uuid, path text) WHERE "
+	    "w.aip_id = f.aip_id AND w.path = f.path) UNION ALL SELECT "
+	    "w.aip_id, w.version, w.path, w.size, decode(w.sha256, 'hex'), "
+	    "NULL, NULL, NULL, NULL, NULL, NULL FROM jsonb_to_recordset("
+	    "$2::jsonb) AS w (aip_id uuid, version int, path text, size "
+	    "bigint, sha256 text)", 2, &params[1]) == -1 ||
+	    db_query(d->db, NULL, "UPDATE case_files c SET version = x.version "
+	    "FROM " V_SQL("1") " WHERE c.aip_id = x.aip_id AND c.version = "
+	    "x.prev", 1, &params[1]) == -1 ||
+	    db_query(d->db, NULL, "UPDATE records r SET version = x.version "
+	    "FROM " V_SQL("1") " WHERE r.aip_id = x.aip_id AND r.version = "
+	    "x.prev AND r.destroyed_by IS NULL", 1, &params[1]) == -1)
+		goto out;
+	/* An AIP whose every record is gone: its case files' and its own
+	 * title too (a title may name a person); the tombstones stay. */
+	if (db_query(d->db, NULL, "WITH x AS (SELECT * FROM " V_SQL("1") "), "
+	    "gone AS (SELECT x.aip_id FROM x WHERE NOT EXISTS (SELECT 1 FROM records "
+	    "r WHERE r.aip_id = x.aip_id AND r.version = x.version)), c AS "
+	    "(UPDATE case_files SET title = NULL, security_reason = NULL, "
+	    "personal_data = NULL WHERE aip_id IN (SELECT aip_id FROM gone) "
+	    "RETURNING 1) UPDATE aips a SET current_version = x.version, "
+	    "updated_at = now(), title = CASE WHEN x.aip_id IN (SELECT aip_id "
+	    "FROM gone) THEN NULL ELSE a.title END FROM x WHERE a.id = "
+	    "x.aip_id", 1, &params[1]) == -1)
+		goto out;
+#undef V_SQL
+	rc = 0;
+out:
+	free(vtext);
+	free(wtext);
+	json_decref(versions);
+	json_decref(written);
+	return rc;
+}
 
-		if (strcmp(db_value(r, i, 1), "t") == 0) {
+/* Step 2 for the group's AIPs without their disposal version.  0, or -1
+ * (the database; d->err empty) — storage failures mark their AIPs failed
+ * and roll the round back, to be tried again without them. */
+static int
+dispose_new_versions(struct dispose *d)
+{
+	struct db_result *r = NULL, *files = NULL;
+	const char *params[2] = { d->batch, NULL };
+	char work[PATH_MAX], tmp[PATH_MAX], aipdir[PATH_MAX], *ids;
+	struct daip *a;
+	bool oom, replaced, storage = false;
+	int i, first, rc = -1;
+	size_t k;
+
+	if ((ids = dispose_ids(d, want_new, &oom)) == NULL)
+		return oom ? -1 : 0;
+	params[1] = ids;
+	process_path(work, sizeof(work), "%s/disposal-%s",
+	    d->cfg->storage_work, d->batch);
+	unpack_remove(work);
+	if (mkdir(work, 0750) == -1) {
+		snprintf(d->err, sizeof(d->err), "mkdir %.400s: %s", work,
+		    strerror(errno));
+		for (k = 0; k < d->n; k++)
+			if (want_new(&d->aips[k]))
+				d->aips[k].failed = true;
+		free(ids);
+		return 0;
+	}
+	if (db_begin(d->db) == -1 || db_query(d->db, &r, "SELECT id, "
+	    "current_version FROM aips WHERE id = ANY ($1::uuid[]) ORDER BY id "
+	    "FOR UPDATE", 1, &params[1]) == -1)
+		goto out;
+	for (i = 0; i < db_rows(r); i++)
+		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL)
+			a->prev = atoi(db_value(r, i, 1));
+	if (dispose_redact_catalogue(d, ids) == -1 ||
+	    dispose_load_tombstones(d, ids) == -1 ||
+	    db_query(d->db, &files, "SELECT f.aip_id, f.path, encode(f.sha256, "
+	    "'hex'), f.size, f.destroyed_by IS NOT NULL FROM files f JOIN aips "
+	    "a ON a.id = f.aip_id AND f.version = a.current_version WHERE "
+	    "f.aip_id = ANY ($1::uuid[]) ORDER BY f.aip_id, f.path", 1,
+	    &params[1]) == -1)
+		goto out;
+	/* Each bag written; a storage failure fails its AIP alone. */
+	for (i = 0; i < db_rows(files); i = first) {
+		first = i;
+		while (i < db_rows(files) && strcmp(db_value(files, i, 0),
+		    db_value(files, first, 0)) == 0)
+			i++;
+		if ((a = dispose_find(d, db_value(files, first, 0))) == NULL)
+			continue;
+		process_path(tmp, sizeof(tmp), "%s/%s-bag", work, a->id);
+		d->err[0] = '\0';
+		if (dispose_write_bag(d, a, files, first, i, work, tmp) == -1) {
+			log_warn("disposal %s, AIP %s: %s", d->batch, a->id,
+			    d->err);
+			a->failed = storage = true;
+		}
+		first = i;
+	}
+	if (storage) {
+		rc = 0;			/* tried again without them */
+		goto out;
+	}
+	if (aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1)
+		goto storage_failed;
+	for (k = 0; k < d->n; k++) {
+		a = &d->aips[k];
+		if (!want_new(a))
+			continue;
+		process_path(tmp, sizeof(tmp), "%s/%s-bag", work, a->id);
+		process_path(aipdir, sizeof(aipdir), "%s/aips/%s",
+		    d->cfg->storage_root, a->id);
+		if (aip_place(tmp, aipdir, a->prev + 1, &replaced, d->err,
+		    sizeof(d->err)) == -1) {
+			a->failed = true;
+			goto storage_failed;
+		}
+	}
+	if (aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1)
+		goto storage_failed;
+	if (dispose_catalogue_versions(d, ids) == -1 || db_commit(d->db) == -1)
+		goto out;
+	for (k = 0; k < d->n; k++)
+		if (want_new(&d->aips[k]))
+			d->aips[k].version = d->aips[k].prev + 1;
+	rc = 0;
+	goto out;
+storage_failed:
+	log_warn("disposal %s: %s", d->batch, d->err);
+	for (k = 0; k < d->n; k++)
+		if (want_new(&d->aips[k]))
+			d->aips[k].failed = true;
+	rc = 0;
+out:
+	if (db_in_transaction(d->db))
+		db_rollback(d->db);
+	unpack_remove(work);
+	for (k = 0; k < d->n; k++) {
+		bag_free(&d->aips[k].bag);
+		memset(&d->aips[k].bag, 0, sizeof(d->aips[k].bag));
+	}
+	db_result_free(r);
+	db_result_free(files);
+	free(ids);
+	return rc;
+}
+
+/* ---- 3. older versions and other copies -------------------------------- */
+
+/* One older version of d->cur: metadata redacted, the destroyed files
+ * gone, manifests again.  rows: its files (aip, version, path, dropped)
+ * from first to last. */
+static int
+dispose_old_version(struct dispose *d, struct db_result *rows, int first,
+    int last)
+{
+	char dir[PATH_MAX], src[PATH_MAX], tmp[PATH_MAX], tag[65];
+	int i;
+
+	process_path(dir, sizeof(dir), "%s/aips/%s/v%d", d->cfg->storage_root,
+	    d->cur->id, d->curv);
+	strmap_free(&d->drop);
+	if (strmap_init(&d->drop, (size_t)(last - first) + 1, true) == -1)
+		return -1;
+	for (i = first; i < last; i++) {
+		const char *path = db_value(rows, i, 2);
+
+		if (strcmp(db_value(rows, i, 3), "t") == 0) {
 			if (strmap_put(&d->drop, path, 0) == -1)
-				goto out;
+				return -1;
 			continue;
 		}
 		if (!dispose_is_metadata(path))
@@ -598,48 +804,31 @@ dispose_old_version(struct dispose *d, int version)
 				snprintf(d->err, sizeof(d->err), "rename %.400s: "
 				    "%s", src, strerror(errno));
 			(void)unlink(tmp);
-			goto out;
+			return -1;
 		}
 	}
-	json_array_clear(d->changed);
 	if (aip_remanifest(dir, dispose_is_dropped, dispose_changed, d, tag,
 	    d->err, sizeof(d->err)) == -1)
-		goto out;
-	if ((changed = json_dumps(d->changed, JSON_COMPACT)) == NULL)
-		goto out;
-	params[2] = changed;
-	params[3] = tag;
-	if (db_query(d->db, NULL, "UPDATE files f SET sha256 = "
-	    "decode(x.sha256, 'hex'), size = x.size FROM jsonb_to_recordset("
-	    "$3::jsonb) AS x (path text, sha256 text, size bigint) WHERE "
-	    "f.aip_id = $1::uuid AND f.version = $2::int AND f.path = x.path",
-	    3, params) == -1 ||
-	    db_query(d->db, NULL, "UPDATE aip_versions SET tagmanifest_sha256 = "
-	    "decode($4, 'hex') WHERE aip_id = $1::uuid AND version = $2::int "
-	    "AND $3::text IS NOT NULL", 4, params) == -1)
-		goto out;
-	rc = 0;
-out:
-	free(changed);
-	db_result_free(r);
-	return rc;
+		return -1;
+	json_array_append_new(d->tags, json_pack("{s:s,s:i,s:s}", "aip_id",
+	    d->cur->id, "version", d->curv, "tag", tag));
+	return 0;
 }
 
 /* The other copies: a submitted package still kept in the spool, and the
  * inbox report beside it, of every transfer that brought a destroyed
  * record. */
 static int
-dispose_other_copies(struct dispose *d)
+dispose_other_copies(struct dispose *d, const char *ids)
 {
 	struct db_result *r = NULL;
-	const char *params[2] = { d->batch, d->aip };
+	const char *params[2] = { d->batch, ids };
 	char path[PATH_MAX];
 	int i;
 
 	if (db_query(d->db, &r, "SELECT DISTINCT t.id, t.inbox_name, "
 	    "t.package_kept_until IS NOT NULL FROM transfers t JOIN records r "
-	    "ON r.transfer_id = t.id WHERE r.aip_id = $2::uuid AND "
-	    "r.native_id IN " GONE_SQL("$1::uuid", "$2::uuid"), 2,
+	    "ON r.transfer_id = t.id WHERE r.id IN " GONE_RECORDS_SQL, 2,
 	    params) == -1)
 		return -1;
 	for (i = 0; i < db_rows(r); i++) {
@@ -672,95 +861,211 @@ dispose_other_copies(struct dispose *d)
 	return 0;
 }
 
-/* ---- one AIP of one batch ------------------------------------------------- */
-
-/* Marks the deleting items of the AIP failed, with why. */
-static void
-dispose_fail(struct dispose *d)
-{
-	const char *params[3] = { d->batch, d->aip, d->err };
-
-	log_warn("disposal %s, AIP %s: %s", d->batch, d->aip, d->err);
-	if (db_query(d->db, NULL, "UPDATE disposal_items SET state = 'failed', "
-	    "error = $3, done_at = now() WHERE batch_id = $1::uuid AND aip_id = "
-	    "$2::uuid AND state IN ('pending', 'deleting')", 3, params) == -1)
-		log_warn("disposal %s: cannot mark failed: %s", d->batch,
-		    db_error(d->db));
-}
-
+/* Step 3 for every AIP of the group that has its disposal version. */
 static int
-dispose_aip(struct dispose *d)
+dispose_old_versions(struct dispose *d)
 {
 	struct db_result *r = NULL;
-	const char *params[2] = { d->batch, d->aip };
-	char work[PATH_MAX];
-	json_t *details;
-	int version, v, i, n, rc = -1;
+	const char *params[4] = { d->batch, NULL, NULL, NULL };
+	char *ids, *vtext = NULL, *ctext = NULL, *ttext = NULL;
+	json_t *versions = json_array();
+	struct daip *a;
+	bool oom;
+	int i, first, rc = -1;
+	size_t k;
 
-	if (dispose_check(d) == -1)
-		return -1;
-	if (db_query(d->db, &r, "SELECT di.native_id, (SELECT version FROM "
-	    "aip_versions WHERE aip_id = $2::uuid AND disposal_batch = "
-	    "$1::uuid) FROM disposal_items di WHERE di.batch_id = $1::uuid AND "
-	    "di.aip_id = $2::uuid AND di.state = 'deleting'", 2, params) == -1)
-		return -1;
-	if ((n = db_rows(r)) == 0) {
-		db_result_free(r);
-		return 0;		/* every item skipped */
+	if ((ids = dispose_ids(d, want_done, &oom)) == NULL) {
+		json_decref(versions);
+		return oom ? -1 : 0;
 	}
-	if (strmap_init(&d->gone, (size_t)n, true) == -1)
+	for (k = 0; k < d->n; k++)
+		if (want_done(&d->aips[k]))
+			json_array_append_new(versions, json_pack("{s:s,s:i}",
+			    "aip_id", d->aips[k].id, "version",
+			    d->aips[k].version));
+	if ((vtext = json_dumps(versions, JSON_COMPACT)) == NULL)
 		goto out;
-	for (i = 0; i < n; i++)
-		if (strmap_put(&d->gone, db_value(r, i, 0), 0) == -1)
-			goto out;
-	version = db_isnull(r, 0, 1) ? 0 : atoi(db_value(r, 0, 1));
-	if (version == 0) {
-		process_path(work, sizeof(work), "%s/disposal-%s-%s",
-		    d->cfg->storage_work, d->batch, d->aip);
-		unpack_remove(work);
-		if (mkdir(work, 0750) == -1) {
-			snprintf(d->err, sizeof(d->err), "mkdir %.400s: %s", work,
-			    strerror(errno));
-			dispose_fail(d);
-			goto out;
-		}
-		version = dispose_new_version(d, work);
-		unpack_remove(work);
-		if (version == -1) {
-			if (d->err[0])
-				dispose_fail(d);
-			goto out;
-		}
-	}
-	for (v = 1; v < version; v++)
-		if (dispose_old_version(d, v) == -1) {
-			if (d->err[0])
-				dispose_fail(d);
-			goto out;
-		}
-	if (dispose_other_copies(d) == -1) {
-		if (d->err[0])
-			dispose_fail(d);
+	params[1] = vtext;
+	if (db_query(d->db, &r, "SELECT f.aip_id, f.version, f.path, "
+	    "f.destroyed_by IS NOT NULL AND f.destroyed_by = $1::uuid FROM "
+	    "jsonb_to_recordset($2::jsonb) AS x (aip_id uuid, version int) "
+	    "JOIN files f ON f.aip_id = x.aip_id AND f.version < x.version "
+	    "ORDER BY f.aip_id, f.version, f.path", 2, params) == -1)
 		goto out;
+	json_array_clear(d->changed);
+	json_array_clear(d->tags);
+	for (i = 0; i < db_rows(r); ) {
+		first = i;
+		while (i < db_rows(r) && strcmp(db_value(r, i, 0),
+		    db_value(r, first, 0)) == 0 && strcmp(db_value(r, i, 1),
+		    db_value(r, first, 1)) == 0)
+			i++;
+		if ((a = dispose_find(d, db_value(r, first, 0))) == NULL ||
+		    a->failed)
+			continue;
+		d->cur = a;
+		d->curv = atoi(db_value(r, first, 1));
+		d->err[0] = '\0';
+		if (dispose_old_version(d, r, first, i) == -1) {
+			log_warn("disposal %s, AIP %s v%d: %s", d->batch, a->id,
+			    d->curv, d->err[0] ? d->err : "out of memory");
+			a->failed = true;
+		}
 	}
-	details = json_pack("{s:s,s:i,s:i}", "batch", d->batch, "records", n,
-	    "version", version);
-	if (db_begin(d->db) == -1 || db_query(d->db, NULL, "UPDATE "
-	    "disposal_items SET state = 'destroyed', done_at = now() WHERE "
-	    "batch_id = $1::uuid AND aip_id = $2::uuid AND state = 'deleting'",
-	    2, params) == -1 || audit_record(d->db, &(struct audit_event){
-	    .actor = "sailo", .action = "disposal.destroy", .object_type =
-	    "aip", .object_id = d->aip, .outcome = AUDIT_SUCCESS, .details =
-	    details }) == -1 || db_commit(d->db) == -1) {
-		json_decref(details);
-		if (db_in_transaction(d->db))
-			db_rollback(d->db);
+	if ((ctext = json_dumps(d->changed, JSON_COMPACT)) == NULL ||
+	    (ttext = json_dumps(d->tags, JSON_COMPACT)) == NULL)
 		goto out;
+	params[1] = ids;
+	params[2] = ctext;
+	params[3] = ttext;
+	if (db_begin(d->db) == -1 || db_query(d->db, NULL, "UPDATE files f SET "
+	    "sha256 = decode(x.sha256, 'hex'), size = x.size FROM "
+	    "jsonb_to_recordset($1::jsonb) AS x (aip_id uuid, version int, "
+	    "path text, sha256 text, size bigint) WHERE f.aip_id = x.aip_id "
+	    "AND f.version = x.version AND f.path = x.path", 1,
+	    &params[2]) == -1 ||
+	    db_query(d->db, NULL, "UPDATE aip_versions v SET tagmanifest_sha256 "
+	    "= decode(x.tag, 'hex') FROM jsonb_to_recordset($1::jsonb) AS x "
+	    "(aip_id uuid, version int, tag text) WHERE v.aip_id = x.aip_id "
+	    "AND v.version = x.version", 1, &params[3]) == -1 ||
+	    dispose_other_copies(d, ids) == -1 || db_commit(d->db) == -1)
+		goto out;
+	/* Durable before the items say destroyed. */
+	if (aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1) {
+		for (k = 0; k < d->n; k++)
+			if (want_done(&d->aips[k]))
+				d->aips[k].failed = true;
 	}
-	json_decref(details);
 	rc = 0;
 out:
+	if (db_in_transaction(d->db))
+		db_rollback(d->db);
+	json_decref(versions);
 	db_result_free(r);
+	free(ids);
+	free(vtext);
+	free(ctext);
+	free(ttext);
+	return rc;
+}
+
+/* ---- 4. destroyed ---------------------------------------------------------- */
+
+static int
+dispose_done(struct dispose *d)
+{
+	const char *params[2] = { d->batch, NULL };
+	char *ids;
+	json_t *details;
+	bool oom;
+	size_t k;
+	int rc = -1;
+
+	if ((ids = dispose_ids(d, want_done, &oom)) == NULL)
+		return oom ? -1 : 0;
+	params[1] = ids;
+	if (db_begin(d->db) == -1 || db_query(d->db, NULL, "UPDATE "
+	    "disposal_items SET state = 'destroyed', done_at = now() WHERE "
+	    "batch_id = $1::uuid AND aip_id = ANY ($2::uuid[]) AND state = "
+	    "'deleting'", 2, params) == -1)
+		goto out;
+	for (k = 0; k < d->n; k++) {
+		struct daip *a = &d->aips[k];
+
+		if (!want_done(a))
+			continue;
+		details = json_pack("{s:s,s:I,s:i}", "batch", d->batch,
+		    "records", (json_int_t)a->ngone, "version", a->version);
+		if (audit_record(d->db, &(struct audit_event){ .actor = "sailo",
+		    .action = "disposal.destroy", .object_type = "aip",
+		    .object_id = a->id, .outcome = AUDIT_SUCCESS, .details =
+		    details }) == -1) {
+			json_decref(details);
+			goto out;
+		}
+		json_decref(details);
+	}
+	if (db_commit(d->db) == -1)
+		goto out;
+	rc = 0;
+out:
+	if (db_in_transaction(d->db))
+		db_rollback(d->db);
+	free(ids);
+	return rc;
+}
+
+/* The failed AIPs' open items, marked failed with why. */
+static void
+dispose_fail_marks(struct dispose *d)
+{
+	const char *params[3] = { d->batch, NULL, NULL };
+	char *ids;
+	bool oom;
+	size_t k;
+
+	for (k = 0; k < d->n; k++)
+		if (d->aips[k].failed)
+			break;
+	if (k == d->n)
+		return;
+	for (k = 0; k < d->n; k++)
+		d->aips[k].failed = !d->aips[k].failed;	/* want_all: failed */
+	ids = dispose_ids(d, want_all, &oom);
+	for (k = 0; k < d->n; k++)
+		d->aips[k].failed = !d->aips[k].failed;
+	params[1] = ids;
+	params[2] = d->err[0] ? d->err : "storage failed";
+	if (ids && db_query(d->db, NULL, "UPDATE disposal_items SET state = "
+	    "'failed', error = $3, done_at = now() WHERE batch_id = $1::uuid "
+	    "AND aip_id = ANY ($2::uuid[]) AND state IN ('pending', "
+	    "'deleting')", 3, params) == -1)
+		log_warn("disposal %s: cannot mark items failed: %s", d->batch,
+		    db_error(d->db));
+	free(ids);
+}
+
+/* The group, from check to destroyed. */
+static int
+dispose_group(struct dispose *d)
+{
+	struct db_result *r = NULL;
+	const char *params[1] = { d->batch };
+	char *ids;
+	bool oom;
+	double t[4] = { dispose_now(), 0, 0, 0 };
+	int rc = -1;
+
+	if ((ids = dispose_ids(d, want_all, &oom)) == NULL)
+		return -1;
+	if (db_query(d->db, NULL, "UPDATE disposal_batches SET status = "
+	    "'running', started_at = COALESCE(started_at, now()) WHERE id = "
+	    "$1::uuid AND status = 'approved'", 1, params) == -1 ||
+	    dispose_check(d, ids) == -1 || dispose_load(d, ids) == -1 ||
+	    db_query(d->db, &r, "SELECT p.name, q.name FROM disposal_batches "
+	    "b JOIN principals p ON p.id = b.proposed_by JOIN principals q ON "
+	    "q.id = b.decided_by WHERE b.id = $1::uuid", 1, params) == -1 ||
+	    db_rows(r) != 1)
+		goto out;
+	snprintf(d->proposer, sizeof(d->proposer), "%s", db_value(r, 0, 0));
+	snprintf(d->approver, sizeof(d->approver), "%s", db_value(r, 0, 1));
+	t[1] = dispose_now();
+	if (dispose_new_versions(d) == -1)
+		goto out;
+	t[2] = dispose_now();
+	if (dispose_old_versions(d) == -1)
+		goto out;
+	t[3] = dispose_now();
+	if (dispose_done(d) == -1)
+		goto out;
+	log_info("disposal %s: %zu AIPs: check %.2f s, new versions %.2f s, "
+	    "older versions %.2f s, done %.2f s", d->batch, d->n, t[1] - t[0],
+	    t[2] - t[1], t[3] - t[2], dispose_now() - t[3]);
+	rc = 0;
+out:
+	dispose_fail_marks(d);
+	db_result_free(r);
+	free(ids);
 	return rc;
 }
 
@@ -811,55 +1116,64 @@ dispose_step(struct db *db, const struct config *cfg,
 	struct db_result *r = NULL, *lk = NULL;
 	struct dispose d;
 	const char *params[1];
+	size_t k;
 	int i, rc = 0;
 
 	memset(&d, 0, sizeof(d));
+	/* The oldest approved batch's AIPs with work left. */
 	if (db_query(db, &r, "SELECT di.batch_id, di.aip_id FROM "
-	    "disposal_items di JOIN disposal_batches b ON b.id = di.batch_id "
-	    "WHERE b.status IN ('approved', 'running') AND di.state IN "
-	    "('pending', 'deleting') GROUP BY b.decided_at, di.batch_id, "
-	    "di.aip_id ORDER BY b.decided_at, di.batch_id, di.aip_id LIMIT "
-	    "16", 0, NULL) == -1)
+	    "disposal_items di WHERE di.batch_id = (SELECT b.id FROM "
+	    "disposal_batches b WHERE b.status IN ('approved', 'running') AND "
+	    "EXISTS (SELECT 1 FROM disposal_items x WHERE x.batch_id = b.id "
+	    "AND x.state IN ('pending', 'deleting')) ORDER BY b.decided_at, "
+	    "b.id LIMIT 1) AND di.state IN ('pending', 'deleting') GROUP BY "
+	    "di.batch_id, di.aip_id ORDER BY di.aip_id LIMIT 400", 0,
+	    NULL) == -1)
 		return -1;
-	for (i = 0; i < db_rows(r) && rc == 0; i++) {
+	if (db_rows(r) > 0 && (d.aips = calloc(DISPOSE_GROUP,
+	    sizeof(*d.aips))) == NULL) {
+		db_result_free(r);
+		return -1;
+	}
+	for (i = 0; i < db_rows(r) && d.n < DISPOSE_GROUP; i++) {
 		params[0] = db_value(r, i, 1);
 		if (db_query(db, &lk, "SELECT pg_try_advisory_lock("
 		    DISPOSE_LOCK_CLASS ", hashtext($1))", 1, params) == -1) {
 			rc = -1;
 			break;
 		}
-		if (strcmp(db_value(lk, 0, 0), "t") != 0) {
-			db_result_free(lk);
-			lk = NULL;
-			continue;	/* another worker has it */
-		}
+		if (strcmp(db_value(lk, 0, 0), "t") == 0)
+			snprintf(d.aips[d.n++].id, 37, "%s", params[0]);
 		db_result_free(lk);
 		lk = NULL;
+	}
+	if (d.n > 0 && rc == 0) {
 		d.db = db;
 		d.cfg = cfg;
-		d.batch = db_value(r, i, 0);
-		d.aip = db_value(r, i, 1);
+		d.batch = db_value(r, 0, 0);
 		d.changed = json_array();
-		if (db_query(db, NULL, "UPDATE disposal_batches SET status = "
-		    "'running', started_at = COALESCE(started_at, now()) WHERE "
-		    "id = $1::uuid AND status = 'approved'", 1, &d.batch) == -1 ||
-		    dispose_aip(&d) == -1)
-			rc = -1;
-		else
-			rc = 1;
-		if (rc == -1 && d.err[0] == '\0')
-			log_warn("disposal %s, AIP %s: %s", d.batch, d.aip,
+		d.tags = json_array();
+		if (dispose_group(&d) == -1) {
+			log_warn("disposal %s: %s", d.batch, d.err[0] ? d.err :
 			    db_error(db));
+			rc = -1;
+		} else
+			rc = 1;
+	}
+	for (k = 0; k < d.n; k++) {
+		params[0] = d.aips[k].id;
 		(void)db_query(db, NULL, "SELECT pg_advisory_unlock("
 		    DISPOSE_LOCK_CLASS ", hashtext($1))", 1, params);
-		strmap_free(&d.gone);
-		strmap_free(&d.drop);
-		json_decref(d.changed);
-		memset(&d, 0, sizeof(d));
+		strmap_free(&d.aips[k].gone);
+		json_decref(d.aips[k].tombs);
 	}
+	strmap_free(&d.drop);
+	json_decref(d.changed);
+	json_decref(d.tags);
+	free(d.aips);
 	db_result_free(r);
 	if (rc != 0)
-		return rc == -1 ? -1 : 1;
+		return rc;
 	/* Nothing to carry out: batches whose items are all done finish. */
 	if (db_query(db, &r, "SELECT b.id FROM disposal_batches b WHERE "
 	    "b.status IN ('approved', 'running') AND NOT EXISTS (SELECT 1 "
