@@ -25,8 +25,9 @@
  * waiting for long (each batch is one short transaction). */
 #define RECOMPUTE_BATCH		5000
 #define RECOMPUTE_RUN_BATCHES	20
-/* Approved disposal: AIPs per run, then transfers get their turn. */
-#define DISPOSE_RUN_AIPS	50
+/* Approved disposal: groups of AIPs (dispose.c) per run, then transfers
+ * get their turn. */
+#define DISPOSE_RUN_GROUPS	3
 
 struct ingest_jobs {
 	struct app	*app;
@@ -34,6 +35,11 @@ struct ingest_jobs {
 	struct event	*kick;
 	int		 running;
 	int		 max;
+	/* Approved disposal has work left: one more run, disposal only,
+	 * short, on the worker otherwise kept free (a batch of 10,000 AIPs
+	 * is mostly the file system's work: two workers, two cores). */
+	bool		 dispose_busy;
+	bool		 disposing;
 };
 
 struct ingest_run {
@@ -41,7 +47,13 @@ struct ingest_run {
 	int			 processed;
 	int			 last;
 	bool			 pass_goes_on;	/* retention decided again */
+	bool			 dispose_only;
+	bool			 disposed;	/* took disposal work */
 };
+
+/* Disposal groups a disposal-only run takes before the worker is free
+ * for the inbox and checkpoints again (a group: about a second). */
+#define DISPOSE_ONLY_GROUPS	3
 
 static bool
 ingest_run_stopping(void *arg)
@@ -59,6 +71,15 @@ ingest_run_work(struct db *db, void *arg)
 	const struct config *cfg = ij->app->cfg;
 	int i, more;
 
+	if (run->dispose_only) {
+		for (i = 0; i < DISPOSE_ONLY_GROUPS &&
+		    !workers_stopping(ij->app->jobs); i++) {
+			if (dispose_step(db, cfg, ij->app->audit_key) != 1)
+				break;
+			run->disposed = true;
+		}
+		return;
+	}
 	for (i = 0; i < RECOMPUTE_RUN_BATCHES && !workers_stopping(
 	    ij->app->jobs); i++) {
 		if ((more = recompute_pass_step(db, cfg, RECOMPUTE_BATCH)) ==
@@ -76,11 +97,13 @@ ingest_run_work(struct db *db, void *arg)
 		if (more != 1)
 			break;
 	}
-	for (i = 0; i < DISPOSE_RUN_AIPS && !workers_stopping(ij->app->jobs);
-	    i++)
+	for (i = 0; i < DISPOSE_RUN_GROUPS && !workers_stopping(ij->app->jobs);
+	    i++) {
 		if (dispose_step(db, cfg, ij->app->audit_key) != 1)
 			break;
-	if (i == DISPOSE_RUN_AIPS)
+		run->disposed = true;
+	}
+	if (i == DISPOSE_RUN_GROUPS)
 		run->pass_goes_on = true;
 	if (cfg->ingest_paused)
 		return;
@@ -108,9 +131,13 @@ ingest_run_done(void *arg)
 {
 	struct ingest_run *run = arg;
 	struct ingest_jobs *ij = run->ij;
-	bool more = run->last == 1 || run->pass_goes_on;
+	bool more = run->last == 1 || run->pass_goes_on || run->disposed;
 
-	ij->running--;
+	if (run->dispose_only)
+		ij->disposing = false;
+	else
+		ij->running--;
+	ij->dispose_busy = run->disposed;
 	free(run);
 	if (more)		/* a full run: there may be more waiting */
 		ingest_jobs_look(ij);
@@ -131,6 +158,17 @@ ingest_jobs_look(struct ingest_jobs *ij)
 			return;
 		}
 		ij->running++;
+	}
+	if (ij->dispose_busy && !ij->disposing &&
+	    workers_threads(ij->app->jobs) > 1 &&
+	    (run = calloc(1, sizeof(*run))) != NULL) {
+		run->ij = ij;
+		run->dispose_only = true;
+		if (workers_submit(ij->app->jobs, ingest_run_work,
+		    ingest_run_done, run) == -1)
+			free(run);
+		else
+			ij->disposing = true;
 	}
 }
 

@@ -52,6 +52,16 @@
 #include "retention.h"
 
 #define DISPOSE_GROUP		100	/* AIPs carried out together */
+/* The items of batch $1 in the group's AIPs ($2, an array) in states,
+ * found AIP by AIP through the open items' index.  Written as a lateral
+ * join so that no plan can walk the whole batch: with "aip_id = ANY ($2)"
+ * the planner, whose statistics still said the table was empty right
+ * after the proposal, filtered every open item of a 100,000-item batch in
+ * each statement (45 ms; a semi-join with unnest: 500 ms). */
+#define GROUP_ITEMS(states) \
+	"(SELECT x.* FROM unnest($2::uuid[]) AS g (aip) CROSS JOIN LATERAL " \
+	"(SELECT * FROM disposal_items i WHERE i.batch_id = $1::uuid AND " \
+	"i.aip_id = g.aip AND i.state IN (" states ")) x)"
 /* pg_try_advisory_lock(DISPOSE_LOCK_CLASS, hashtext(aip id)) */
 #define DISPOSE_LOCK_CLASS	"1906193"
 
@@ -231,11 +241,9 @@ dispose_now(void)
 	"WHEN t.state = 'permanent' THEN 'permanent' " \
 	"WHEN t.state IS DISTINCT FROM 'dated' OR t.end_date > (now() AT " \
 	"TIME ZONE 'Europe/Helsinki')::date THEN 'not_yet_due' END AS why " \
-	"FROM disposal_items di JOIN records r ON r.id = di.record_id " \
-	"JOIN aips a ON a.id = r.aip_id " \
-	"LEFT JOIN retention t ON t.record_id = r.id " \
-	"WHERE di.batch_id = $1::uuid AND di.aip_id = ANY ($2::uuid[]) AND " \
-	"di.state = 'pending') " \
+	"FROM " GROUP_ITEMS("'pending'") " di JOIN records r ON r.id = " \
+	"di.record_id JOIN aips a ON a.id = r.aip_id " \
+	"LEFT JOIN retention t ON t.record_id = r.id) " \
 	"UPDATE disposal_items di SET state = CASE WHEN c.why IS NULL THEN " \
 	"'deleting' ELSE 'skipped' END, skip_reason = c.why, done_at = CASE " \
 	"WHEN c.why IS NOT NULL THEN now() END FROM c WHERE di.batch_id = " \
@@ -267,8 +275,7 @@ dispose_load(struct dispose *d, const char *ids)
 	int i;
 
 	if (db_query(d->db, &r, "SELECT di.aip_id, di.native_id FROM "
-	    "disposal_items di WHERE di.batch_id = $1::uuid AND di.aip_id = "
-	    "ANY ($2::uuid[]) AND di.state = 'deleting'", 2, params) == -1)
+	    GROUP_ITEMS("'deleting'") " di", 2, params) == -1)
 		return -1;
 	for (i = 0; i < db_rows(r); i++)
 		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL) {
@@ -432,9 +439,8 @@ dispose_tombstones(struct dispose *d, struct daip *a, const char *prev_dir,
  * in every version kept, then the records redacted to their tombstone
  * (titles, descriptions, persons) in every version. */
 #define GONE_RECORDS_SQL \
-	"(SELECT r.id FROM disposal_items di JOIN records r ON r.aip_id = " \
-	"di.aip_id AND r.native_id = di.native_id WHERE di.batch_id = " \
-	"$1::uuid AND di.aip_id = ANY ($2::uuid[]) AND di.state = 'deleting')"
+	"(SELECT r.id FROM " GROUP_ITEMS("'deleting'") " di JOIN records r " \
+	"ON r.aip_id = di.aip_id AND r.native_id = di.native_id)"
 
 static int
 dispose_redact_catalogue(struct dispose *d, const char *ids)
@@ -444,10 +450,9 @@ dispose_redact_catalogue(struct dispose *d, const char *ids)
 	return db_query(d->db, NULL, "INSERT INTO disposal_files (batch_id, "
 	    "record_id, aip_id, version, path, size, sha256) SELECT "
 	    "di.batch_id, di.record_id, f.aip_id, f.version, f.path, f.size, "
-	    "f.sha256 FROM disposal_items di JOIN records r ON r.aip_id = "
-	    "di.aip_id AND r.native_id = di.native_id JOIN files f ON "
-	    "f.record_id = r.id WHERE di.batch_id = $1::uuid AND di.aip_id = "
-	    "ANY ($2::uuid[]) AND di.state = 'deleting' ON CONFLICT DO NOTHING",
+	    "f.sha256 FROM " GROUP_ITEMS("'deleting'") " di JOIN records r ON "
+	    "r.aip_id = di.aip_id AND r.native_id = di.native_id JOIN files f "
+	    "ON f.record_id = r.id ON CONFLICT DO NOTHING",
 	    2, params) == -1 ||
 	    db_query(d->db, NULL, "UPDATE files f SET destroyed_by = "
 	    "$1::uuid FROM disposal_files x WHERE x.batch_id = $1::uuid AND "
@@ -484,9 +489,8 @@ dispose_load_tombstones(struct dispose *d, const char *ids)
 	    "'path', f.path, 'size', f.size, 'sha256', encode(f.sha256, "
 	    "'hex')) ORDER BY f.version, f.path) FROM disposal_files f WHERE "
 	    "f.batch_id = di.batch_id AND f.record_id = di.record_id), "
-	    "'[]'))::text FROM disposal_items di WHERE di.batch_id = $1::uuid "
-	    "AND di.aip_id = ANY ($2::uuid[]) AND di.state = 'deleting' ORDER "
-	    "BY di.aip_id, di.native_id, di.record_id", 2, params) == -1)
+	    "'[]'))::text FROM " GROUP_ITEMS("'deleting'") " di ORDER BY "
+	    "di.aip_id, di.native_id, di.record_id", 2, params) == -1)
 		return -1;
 	for (i = 0; i < db_rows(r); i++)
 		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL &&
@@ -672,8 +676,11 @@ dispose_new_versions(struct dispose *d)
 	if ((ids = dispose_ids(d, want_new, &oom)) == NULL)
 		return oom ? -1 : 0;
 	params[1] = ids;
-	process_path(work, sizeof(work), "%s/disposal-%s",
-	    d->cfg->storage_work, d->batch);
+	/* The group's own folder: another worker may run another group of
+	 * the same batch (named by this group's first AIP, which only this
+	 * worker holds). */
+	process_path(work, sizeof(work), "%s/disposal-%s-%s",
+	    d->cfg->storage_work, d->batch, d->aips[0].id);
 	unpack_remove(work);
 	if (mkdir(work, 0750) == -1) {
 		snprintf(d->err, sizeof(d->err), "mkdir %.400s: %s", work,
@@ -965,9 +972,9 @@ dispose_done(struct dispose *d)
 		return oom ? -1 : 0;
 	params[1] = ids;
 	if (db_begin(d->db) == -1 || db_query(d->db, NULL, "UPDATE "
-	    "disposal_items SET state = 'destroyed', done_at = now() WHERE "
-	    "batch_id = $1::uuid AND aip_id = ANY ($2::uuid[]) AND state = "
-	    "'deleting'", 2, params) == -1)
+	    "disposal_items u SET state = 'destroyed', done_at = now() FROM "
+	    GROUP_ITEMS("'deleting'") " di WHERE u.batch_id = di.batch_id AND "
+	    "u.record_id = di.record_id", 2, params) == -1)
 		goto out;
 	for (k = 0; k < d->n; k++) {
 		struct daip *a = &d->aips[k];
@@ -1016,10 +1023,10 @@ dispose_fail_marks(struct dispose *d)
 		d->aips[k].failed = !d->aips[k].failed;
 	params[1] = ids;
 	params[2] = d->err[0] ? d->err : "storage failed";
-	if (ids && db_query(d->db, NULL, "UPDATE disposal_items SET state = "
-	    "'failed', error = $3, done_at = now() WHERE batch_id = $1::uuid "
-	    "AND aip_id = ANY ($2::uuid[]) AND state IN ('pending', "
-	    "'deleting')", 3, params) == -1)
+	if (ids && db_query(d->db, NULL, "UPDATE disposal_items u SET state = "
+	    "'failed', error = $3, done_at = now() FROM "
+	    GROUP_ITEMS("'pending', 'deleting'") " di WHERE u.batch_id = "
+	    "di.batch_id AND u.record_id = di.record_id", 3, params) == -1)
 		log_warn("disposal %s: cannot mark items failed: %s", d->batch,
 		    db_error(d->db));
 	free(ids);
@@ -1120,15 +1127,15 @@ dispose_step(struct db *db, const struct config *cfg,
 	int i, rc = 0;
 
 	memset(&d, 0, sizeof(d));
-	/* The oldest approved batch's AIPs with work left. */
-	if (db_query(db, &r, "SELECT di.batch_id, di.aip_id FROM "
-	    "disposal_items di WHERE di.batch_id = (SELECT b.id FROM "
-	    "disposal_batches b WHERE b.status IN ('approved', 'running') AND "
-	    "EXISTS (SELECT 1 FROM disposal_items x WHERE x.batch_id = b.id "
-	    "AND x.state IN ('pending', 'deleting')) ORDER BY b.decided_at, "
-	    "b.id LIMIT 1) AND di.state IN ('pending', 'deleting') GROUP BY "
-	    "di.batch_id, di.aip_id ORDER BY di.aip_id LIMIT 400", 0,
-	    NULL) == -1)
+	/* The oldest approved batch's AIPs with work left, by the open
+	 * items' index. */
+	if (db_query(db, &r, "WITH b AS (SELECT b.id FROM disposal_batches b "
+	    "WHERE b.status IN ('approved', 'running') AND EXISTS (SELECT 1 "
+	    "FROM disposal_items x WHERE x.batch_id = b.id AND x.state IN "
+	    "('pending', 'deleting')) ORDER BY b.decided_at, b.id LIMIT 1) "
+	    "SELECT DISTINCT di.batch_id, di.aip_id FROM b JOIN disposal_items "
+	    "di ON di.batch_id = b.id AND di.state IN ('pending', 'deleting') "
+	    "ORDER BY di.batch_id, di.aip_id LIMIT 400", 0, NULL) == -1)
 		return -1;
 	if (db_rows(r) > 0 && (d.aips = calloc(DISPOSE_GROUP,
 	    sizeof(*d.aips))) == NULL) {

@@ -221,6 +221,8 @@ ALTER TABLE aip_versions ADD COLUMN disposal_batch uuid
 	REFERENCES disposal_batches (id);
 ALTER TABLE aip_versions ADD CHECK
 	(num_nonnulls(transfer_id, disposal_batch) = 1);
+CREATE INDEX aip_versions_disposal ON aip_versions (disposal_batch, aip_id)
+	WHERE disposal_batch IS NOT NULL;
 GRANT UPDATE (tagmanifest_sha256) ON aip_versions TO sailo_app;
 ALTER TABLE records ADD COLUMN destroyed_by uuid
 	REFERENCES disposal_batches (id);
