@@ -51,7 +51,7 @@
 #include "process.h"
 #include "retention.h"
 
-#define DISPOSE_GROUP		100	/* AIPs carried out together */
+#define DISPOSE_GROUP		250	/* AIPs carried out together */
 /* The items of batch $1 in the group's AIPs ($2, an array) in states,
  * found AIP by AIP through the open items' index.  Written as a lateral
  * join so that no plan can walk the whole batch: with "aip_id = ANY ($2)"
@@ -1135,7 +1135,7 @@ dispose_step(struct db *db, const struct config *cfg,
 	    "('pending', 'deleting')) ORDER BY b.decided_at, b.id LIMIT 1) "
 	    "SELECT DISTINCT di.batch_id, di.aip_id FROM b JOIN disposal_items "
 	    "di ON di.batch_id = b.id AND di.state IN ('pending', 'deleting') "
-	    "ORDER BY di.batch_id, di.aip_id LIMIT 400", 0, NULL) == -1)
+	    "ORDER BY di.batch_id, di.aip_id LIMIT 1000", 0, NULL) == -1)
 		return -1;
 	if (db_rows(r) > 0 && (d.aips = calloc(DISPOSE_GROUP,
 	    sizeof(*d.aips))) == NULL) {

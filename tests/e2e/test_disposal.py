@@ -10,6 +10,8 @@ import datetime
 import hashlib
 import io
 import json
+import os
+import shutil
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -25,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import \
     Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, \
     PublicFormat
-from test_ingest import FULL_CLEARANCE, verify_bag
+from test_ingest import FULL_CLEARANCE, verify_bag, wait_done
 from test_retention import (KUNTAL, dp, ingest, ingest_package,  # noqa: F401
                             plan_xml, put_plan, record)
 
@@ -640,3 +642,84 @@ def test_a_schedule_proposes_once_as_its_owner(archive):
     actions = audit_actions(s, "disposal_schedule")
     assert ("disposal_schedule.create", "success") in actions
     assert ("disposal_schedule.delete", "success") in actions
+
+
+def test_planned_day_kept_package_and_inbox_report(ingest, tmp_path):
+    """A transfer through the inbox with its package kept in the spool
+    (ingest.keep_packages_days): disposal removes the kept package and the
+    inbox report too.  A batch due on a later day (planning) skips what
+    is not yet due when it runs."""
+    s = ingest(ingest_inbox_dir=tmp_path / "inbox",
+               ingest_outbox_dir=tmp_path / "outbox",
+               ingest_inbox_interval_ms=200, ingest_keep_packages_days=30)
+    put_plan(s, plan_xml(PLAN))
+    rm2 = s.token("records_manager", name="toinen-hoitaja")
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    staged = tmp_path / "kirjanpito.tar.writing"
+    staged.write_bytes(package("K").archive("tar"))
+    os.rename(staged, tmp_path / "inbox" / "kirjanpito.tar")
+    report = tmp_path / "outbox" / "kirjanpito.tar.report.json"
+    deadline = time.time() + 30
+    while not report.exists():
+        assert time.time() < deadline, s.log()[-2000:]
+        time.sleep(0.1)
+    tid = json.loads(report.read_text())["transfer"]["id"]
+    assert wait_done(s, tid)["status"] == "accepted"
+    kept = tmp_path / "spool" / f"{tid}.pkg"
+    assert kept.exists()
+
+    # due by 1.1.2031: R5K and R7K (31.12.2030) as well, when planned
+    r = s.post("/v1/disposals", {"due_on": "2031-01-01",
+                                 "function_code": "02 05"}, token=s.rm)
+    assert r.status_code == 201 and r.json()["records"] == 5, r.text
+    bid = r.json()["id"]
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=rm2)
+    assert r.status_code == 202, r.text
+    b = wait_batch(s, bid)
+    assert b["status"] == "done", b
+    states = {i["native_id"]: (i["state"], i["skip_reason"])
+              for i in b["items"]}
+    assert states == {"R1K": ("destroyed", None), "R2K": ("destroyed", None),
+                      "R3K": ("destroyed", None),
+                      "R5K": ("skipped", "not_yet_due"),
+                      "R7K": ("skipped", "not_yet_due")}, states
+    assert not kept.exists() and not report.exists()
+    with psycopg2.connect(s.owner) as c:
+        cur = c.cursor()
+        cur.execute("SELECT package_kept_until FROM transfers WHERE id = %s",
+                    (tid,))
+        assert cur.fetchone() == (None,)
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in files_under(tmp_path)}
+    assert doc_sha256("R1K", 1) not in on_disk
+    assert doc_sha256("R5K", 5) in on_disk
+
+
+def test_a_storage_failure_is_reported_not_hidden(archive):
+    s = archive
+    r = s.post("/v1/disposals", {}, token=s.rm)
+    bid = r.json()["id"]
+    work = s.tmp / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.write_text("not a folder")          # no bag can be written
+    try:
+        r = s.post(f"/v1/disposals/{bid}/approve", {}, token=s.rm2)
+        assert r.status_code == 202, r.text
+        b = wait_batch(s, bid)
+    finally:
+        work.unlink()
+        work.mkdir()
+    assert b["status"] == "partially_executed", b
+    assert b["counts"]["failed"] == 4 and b["counts"]["destroyed"] == 0
+    assert all("mkdir" in i["error"] for i in b["items"]), b["items"]
+    # nothing was destroyed: the files, the titles, no new version
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in files_under(s.tmp / "store")}
+    assert doc_sha256("R1A", 1) in on_disk
+    rec = s.get(f"/v1/records/{s.ids['R1A']}", token=s.rm).json()
+    assert rec["title"] == "Asiakirja R1A" and rec["destroyed"] is None
+    assert s.get(f"/v1/aips/{rec['aip_id']}", token=s.rm).json()[
+        "current_version"] == 1
+    cert = s.get(f"/v1/disposals/{bid}/certificate", token=s.auditor).json()
+    assert cert["certificate"]["status"] == "partially_executed"
+    assert cert["certificate"]["counts"] == {"failed": 4}

@@ -22,7 +22,7 @@ from test_ingest import verify_bag, wait_done
 from test_ingest_crash import Daemons, sql, submit_file  # noqa: F401
 from test_ingest_crash import daemons  # noqa: F401  (the fixture)
 
-CASE_FILES = 200
+CASE_FILES = 600  # more than two disposal groups (dispose.c)
 POLL_S = 0.002
 
 
