@@ -500,6 +500,48 @@ aip_replace(const char *dir, const char *name, char *err, size_t errlen)
 	return 0;
 }
 
+/* Opens dir/name to read, and dir/name.tmp to write what replaces it.
+ * 0; 1 when dir/name does not exist; -1. */
+static int
+aip_rewrite_open(const char *dir, const char *name, FILE **in, FILE **out,
+    char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((*in = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		aip_err(err, errlen, "open", path);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
+	if ((*out = fopen(path, "w")) == NULL) {
+		aip_err(err, errlen, "create", path);
+		fclose(*in);
+		return -1;
+	}
+	return 0;
+}
+
+/* A manifest line "digest  path" of n bytes: line cut after the digest,
+ * and the path returned (as written: still escaped); NULL when it is no
+ * such line. */
+static char *
+aip_manifest_line(char *line, ssize_t n)
+{
+	char *sp;
+
+	if (line[n - 1] == '\n')
+		line[--n] = '\0';
+	if ((sp = strchr(line, ' ')) == NULL)
+		return NULL;
+	*sp++ = '\0';
+	while (*sp == ' ')
+		sp++;
+	return sp;
+}
+
 /*
  * manifest-alg.txt again: dropped files unlinked and left out, metadata
  * digested again, the rest as it was.  With bytes and count (sha256), the
@@ -512,7 +554,7 @@ aip_remanifest_one(const char *dir, const char *alg,
     size_t *count, char *err, size_t errlen)
 {
 	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
-	char *line = NULL, *sp, *rel;
+	char name[64], *line = NULL, *rel;
 	size_t cap = 0;
 	ssize_t n;
 	uint64_t size;
@@ -520,28 +562,14 @@ aip_remanifest_one(const char *dir, const char *alg,
 	FILE *in, *out;
 	int rc = -1;
 
-	snprintf(path, sizeof(path), "%s/manifest-%s.txt", dir, alg);
-	if ((in = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return 1;
-		aip_err(err, errlen, "open", path);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/manifest-%s.txt.tmp", dir, alg);
-	if ((out = fopen(path, "w")) == NULL) {
-		aip_err(err, errlen, "create", path);
-		fclose(in);
-		return -1;
-	}
+	snprintf(name, sizeof(name), "manifest-%s.txt", alg);
+	if ((rc = aip_rewrite_open(dir, name, &in, &out, err, errlen)) != 0)
+		return rc;
+	rc = -1;
+	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
 	while ((n = getline(&line, &cap, in)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if ((sp = strchr(line, ' ')) == NULL)
+		if ((rel = aip_manifest_line(line, n)) == NULL)
 			continue;
-		*sp = '\0';
-		rel = sp + 1;
-		while (*rel == ' ')
-			rel++;
 		aip_manifest_unescape(rel);
 		snprintf(file, sizeof(file), "%s/%s", dir, rel);
 		if (drop(rel, arg)) {
@@ -584,10 +612,8 @@ out:
 		aip_err(err, errlen, "write", path);
 		rc = -1;
 	}
-	if (rc == 0) {
-		snprintf(file, sizeof(file), "manifest-%s.txt", alg);
-		rc = aip_replace(dir, file, err, errlen);
-	}
+	if (rc == 0)
+		rc = aip_replace(dir, name, err, errlen);
 	return rc;
 }
 
@@ -601,17 +627,13 @@ aip_reinfo(const char *dir, uint64_t bytes, size_t count, char *err,
 	FILE *in, *out;
 	int rc = 0;
 
-	snprintf(path, sizeof(path), "%s/bag-info.txt", dir);
-	if ((in = fopen(path, "r")) == NULL) {
-		aip_err(err, errlen, "open", path);
+	if ((rc = aip_rewrite_open(dir, "bag-info.txt", &in, &out, err,
+	    errlen)) != 0) {
+		if (rc == 1)
+			snprintf(err, errlen, "%s/bag-info.txt: missing", dir);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/bag-info.txt.tmp", dir);
-	if ((out = fopen(path, "w")) == NULL) {
-		aip_err(err, errlen, "create", path);
-		fclose(in);
-		return -1;
-	}
 	while (getline(&line, &cap, in) > 0)
 		if (strncmp(line, "Payload-Oxum:", 13) != 0)
 			fputs(line, out);
@@ -631,30 +653,20 @@ static int
 aip_retag(const char *dir, const char *alg, char *err, size_t errlen)
 {
 	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
-	char *line = NULL, *sp, *rel;
+	char name[64], *line = NULL, *rel;
 	size_t cap = 0;
 	ssize_t n;
 	FILE *in, *out;
 	int rc = -1;
 
-	snprintf(path, sizeof(path), "%s/tagmanifest-%s.txt", dir, alg);
-	if ((in = fopen(path, "r")) == NULL)
-		return errno == ENOENT ? 0 : (aip_err(err, errlen, "open",
-		    path), -1);
-	snprintf(path, sizeof(path), "%s/tagmanifest-%s.txt.tmp", dir, alg);
-	if ((out = fopen(path, "w")) == NULL) {
-		aip_err(err, errlen, "create", path);
-		fclose(in);
-		return -1;
-	}
+	snprintf(name, sizeof(name), "tagmanifest-%s.txt", alg);
+	if ((rc = aip_rewrite_open(dir, name, &in, &out, err, errlen)) != 0)
+		return rc == 1 ? 0 : -1;
+	rc = -1;
+	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
 	while ((n = getline(&line, &cap, in)) > 0) {
-		if (line[n - 1] == '\n')
-			line[--n] = '\0';
-		if ((sp = strchr(line, ' ')) == NULL)
+		if ((rel = aip_manifest_line(line, n)) == NULL)
 			continue;
-		rel = sp + 1;
-		while (*rel == ' ')
-			rel++;
 		snprintf(file, sizeof(file), "%s/%s", dir, rel);
 		if (digest_file(file, EVP_get_digestbyname(alg), hex, NULL,
 		    err, errlen) == -1)
@@ -669,10 +681,8 @@ out:
 		aip_err(err, errlen, "write", path);
 		rc = -1;
 	}
-	if (rc == 0) {
-		snprintf(file, sizeof(file), "tagmanifest-%s.txt", alg);
-		rc = aip_replace(dir, file, err, errlen);
-	}
+	if (rc == 0)
+		rc = aip_replace(dir, name, err, errlen);
 	return rc;
 }
 
