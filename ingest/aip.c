@@ -583,8 +583,10 @@ aip_remanifest_one(const char *dir, const char *alg,
 			if (digest_file(file, EVP_get_digestbyname(alg), hex,
 			    &size, err, errlen) == -1)
 				goto out;
-			if (changed && strcmp(alg, "sha256") == 0 &&
-			    strcmp(hex, line) != 0)
+			/* Every one, not only those that moved: a run
+			 * before may have rewritten the manifest and died
+			 * before its caller recorded the digest. */
+			if (changed && strcmp(alg, "sha256") == 0)
 				changed(rel, hex, size, arg);
 			fprintf(out, "%s  ", hex);
 		} else

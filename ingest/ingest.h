@@ -214,8 +214,10 @@ void	aip_uuid(char out[37]);		/* a random (v4) UUID */
  * again; Payload-Oxum and the tag manifests follow.  Every file is written
  * aside and renamed over the old one, so that running it again after a
  * crash finishes the job.  The new tagmanifest-sha256.txt's digest goes to
- * tagmanifest_sha256; each metadata file whose digest moved is passed to
- * changed(path, sha256 hex, size, arg) when that is not NULL.  0, or -1.
+ * tagmanifest_sha256; each metadata file's digest (moved or not: a run
+ * before may have died between the manifest and its caller's catalogue)
+ * is passed to changed(path, sha256 hex, size, arg) when that is not
+ * NULL.  0, or -1.
  */
 int	aip_remanifest(const char *dir, bool (*drop)(const char *path,
 	    void *arg), void (*changed)(const char *path, const char *sha256,

@@ -3,9 +3,9 @@
  * taken out (retention/dispose.c).  Each Record element whose NativeId is
  * gone is replaced by a comment naming its NativeId and the batch (the
  * tombstone keeps both); the rest of the document stays as it was.  When
- * no Record is left, the file becomes a stub that names the case files
- * and the batch: a case file's title may name a person, and its records
- * are gone.
+ * this takes the last Record, the file becomes a stub that names the case
+ * files and the batch: a case file's title may name a person, and its
+ * records are gone.  A file that loses nothing is written as it was.
  *
  * The file is read whole (libxml2's tree): it is one case file's extract,
  * or a bag's submitted metadata, both within ingest.max_metadata_bytes.
@@ -135,7 +135,7 @@ redact_sahke2(const char *src, const char *dst, bool (*gone)(const char *,
 		goto out;
 	}
 	*left = rd.left;
-	if (rd.left == 0) {
+	if (rd.left == 0 && rd.removed > 0) {
 		/* Nothing described here is kept: a stub. */
 		stub = xmlNewDoc(BAD_CAST "1.0");
 		sroot = xmlNewNode(NULL, BAD_CAST "DisposedMetadata");

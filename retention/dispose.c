@@ -78,7 +78,8 @@ struct daip {
 	char		 id[37];
 	int		 prev;		/* the version the new one is made from */
 	int		 version;	/* the disposal's version; 0: none yet */
-	bool		 failed;
+	bool		 failed;	/* nothing destroyed: its items fail */
+	bool		 retry;		/* step 3 to be done again, later */
 	size_t		 ngone;
 	struct strmap	 gone;		/* NativeIds of its deleting items */
 	struct bag	 bag;
@@ -138,14 +139,15 @@ dispose_ends_with(const char *s, const char *end)
 	return n >= m && strcmp(s + n - m, end) == 0;
 }
 
-/* Submitted metadata Sailo knows how to redact: SÄHKE2 XML, metadata.csv. */
+/* The submitted metadata that describes records, which Sailo redacts:
+ * a SÄHKE2 case file's extract, a bag's sahke2.xml or metadata.csv.  A
+ * bag's other files under data/metadata/ are kept as they were. */
 static bool
 dispose_is_metadata(const char *path)
 {
-	return strncmp(path, "data/metadata/", 14) == 0 &&
-	    strcmp(path, "data/metadata/premis.xml") != 0 &&
-	    (dispose_ends_with(path, ".xml") ||
-	    dispose_ends_with(path, ".csv"));
+	return strcmp(path, "data/metadata/sahke2.xml") == 0 ||
+	    strcmp(path, "data/metadata/submitted/sahke2.xml") == 0 ||
+	    strcmp(path, "data/metadata/submitted/metadata.csv") == 0;
 }
 
 /* src redacted into dst (which must not exist), for d->cur. */
@@ -203,13 +205,19 @@ want_all(const struct daip *a)
 static bool
 want_new(const struct daip *a)
 {
-	return !a->failed && a->ngone > 0 && a->version == 0;
+	return !a->failed && !a->retry && a->ngone > 0 && a->version == 0;
+}
+
+static bool
+want_old(const struct daip *a)
+{
+	return !a->failed && a->ngone > 0 && a->version > 0;
 }
 
 static bool
 want_done(const struct daip *a)
 {
-	return !a->failed && a->ngone > 0 && a->version > 0;
+	return want_old(a) && !a->retry;
 }
 
 static struct daip *
@@ -390,8 +398,11 @@ bag_info(struct dispose *d, struct bag *b, const char *prev_dir, int version)
 			if (strncmp(line, skip[i], strlen(skip[i])) == 0)
 				break;
 		if (i == sizeof(skip) / sizeof(skip[0]) && line[0] != '\0' &&
-		    (b->info[b->ninfo++] = strdup(line)) == NULL)
-			break;
+		    (b->info[b->ninfo++] = strdup(line)) == NULL) {
+			free(line);
+			fclose(fp);
+			return -1;
+		}
 	}
 	free(line);
 	fclose(fp);
@@ -685,6 +696,7 @@ dispose_new_versions(struct dispose *d)
 	if (mkdir(work, 0750) == -1) {
 		snprintf(d->err, sizeof(d->err), "mkdir %.400s: %s", work,
 		    strerror(errno));
+		log_warn("disposal %s: %s", d->batch, d->err);
 		for (k = 0; k < d->n; k++)
 			if (want_new(&d->aips[k]))
 				d->aips[k].failed = true;
@@ -698,6 +710,29 @@ dispose_new_versions(struct dispose *d)
 	for (i = 0; i < db_rows(r); i++)
 		if ((a = dispose_find(d, db_value(r, i, 0))) != NULL)
 			a->prev = atoi(db_value(r, i, 1));
+	db_result_free(r);
+	r = NULL;
+	/* Under the AIPs' row locks: an item whose record a later transfer
+	 * has superseded since its check is not destroyed (its new version
+	 * was never checked nor approved), and an AIP whose disposal
+	 * version another worker made meanwhile is not made twice; either
+	 * way the group is looked at again. */
+	if (db_query(d->db, &r, "WITH s AS (UPDATE disposal_items u SET state "
+	    "= 'skipped', skip_reason = 'superseded', done_at = now() FROM "
+	    GROUP_ITEMS("'deleting'") " di JOIN records rr ON rr.id = "
+	    "di.record_id JOIN aips aa ON aa.id = rr.aip_id WHERE u.batch_id = "
+	    "di.batch_id AND u.record_id = di.record_id AND rr.version <> "
+	    "aa.current_version RETURNING 1) SELECT (SELECT count(*) FROM s) + "
+	    "(SELECT count(*) FROM aip_versions v WHERE v.disposal_batch = "
+	    "$1::uuid AND v.aip_id = ANY ($2::uuid[]))", 2, params) == -1)
+		goto out;
+	if (strcmp(db_value(r, 0, 0), "0") != 0) {
+		rc = db_commit(d->db) == -1 ? -1 : 0;
+		for (k = 0; k < d->n; k++)
+			if (want_new(&d->aips[k]))
+				d->aips[k].retry = true;
+		goto out;
+	}
 	if (dispose_redact_catalogue(d, ids) == -1 ||
 	    dispose_load_tombstones(d, ids) == -1 ||
 	    db_query(d->db, &files, "SELECT f.aip_id, f.path, encode(f.sha256, "
@@ -738,8 +773,13 @@ dispose_new_versions(struct dispose *d)
 		    d->cfg->storage_root, a->id);
 		if (aip_place(tmp, aipdir, a->prev + 1, &replaced, d->err,
 		    sizeof(d->err)) == -1) {
+			/* It alone fails; the others again without it (a bag
+			 * placed meanwhile is replaced then). */
+			log_warn("disposal %s, AIP %s: %s", d->batch, a->id,
+			    d->err);
 			a->failed = true;
-			goto storage_failed;
+			rc = 0;
+			goto out;
 		}
 	}
 	if (aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1)
@@ -881,12 +921,12 @@ dispose_old_versions(struct dispose *d)
 	int i, first, rc = -1;
 	size_t k;
 
-	if ((ids = dispose_ids(d, want_done, &oom)) == NULL) {
+	if ((ids = dispose_ids(d, want_old, &oom)) == NULL) {
 		json_decref(versions);
 		return oom ? -1 : 0;
 	}
 	for (k = 0; k < d->n; k++)
-		if (want_done(&d->aips[k]))
+		if (want_old(&d->aips[k]))
 			json_array_append_new(versions, json_pack("{s:s,s:i}",
 			    "aip_id", d->aips[k].id, "version",
 			    d->aips[k].version));
@@ -913,10 +953,13 @@ dispose_old_versions(struct dispose *d)
 		d->cur = a;
 		d->curv = atoi(db_value(r, first, 1));
 		d->err[0] = '\0';
+		/* Its new version is committed: what is left is redone
+		 * (each step may run again), never given up. */
 		if (dispose_old_version(d, r, first, i) == -1) {
-			log_warn("disposal %s, AIP %s v%d: %s", d->batch, a->id,
-			    d->curv, d->err[0] ? d->err : "out of memory");
-			a->failed = true;
+			log_warn("disposal %s, AIP %s v%d: %s (tried again "
+			    "later)", d->batch, a->id, d->curv, d->err[0] ?
+			    d->err : "out of memory");
+			a->retry = true;
 		}
 	}
 	if ((ctext = json_dumps(d->changed, JSON_COMPACT)) == NULL ||
@@ -939,9 +982,11 @@ dispose_old_versions(struct dispose *d)
 		goto out;
 	/* Durable before the items say destroyed. */
 	if (aip_sync(d->cfg->storage_root, d->err, sizeof(d->err)) == -1) {
+		log_warn("disposal %s: %s (tried again later)", d->batch,
+		    d->err);
 		for (k = 0; k < d->n; k++)
-			if (want_done(&d->aips[k]))
-				d->aips[k].failed = true;
+			if (want_old(&d->aips[k]))
+				d->aips[k].retry = true;
 	}
 	rc = 0;
 out:
@@ -1022,7 +1067,9 @@ dispose_fail_marks(struct dispose *d)
 	for (k = 0; k < d->n; k++)
 		d->aips[k].failed = !d->aips[k].failed;
 	params[1] = ids;
-	params[2] = d->err[0] ? d->err : "storage failed";
+	/* The details (paths, which may name people) stay in the log. */
+	params[2] = "storage failed: nothing of it was destroyed; the "
+	    "daemon's log says where";
 	if (ids && db_query(d->db, NULL, "UPDATE disposal_items u SET state = "
 	    "'failed', error = $3, done_at = now() FROM "
 	    GROUP_ITEMS("'pending', 'deleting'") " di WHERE u.batch_id = "

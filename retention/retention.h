@@ -410,8 +410,9 @@ char	*certificate_envelope(const char *batch, const char *sha256_hex,
 
 /*
  * True (an SQL condition) when an active hold covers the record row r
- * (an alias of records): its function code is the hold's or under it
- * (whole groups, the range of sql/009), its case file has the hold's
+ * (an alias of records): its function code (its own, else its case
+ * file's, as retention takes it) is the hold's or under it (whole groups,
+ * the range of sql/009), its case file has the hold's
  * NativeId, it names the hold's person, it came in the hold's transfer,
  * or the hold names it.  The last two by the AIP and the record's NativeId,
  * so that they cover every version of the record.  Evaluated when asked:
@@ -421,8 +422,11 @@ char	*certificate_envelope(const char *batch, const char *sha256_hex,
 /* The same test for the holds that which (a condition on h) selects. */
 #define HOLD_MATCH_SQL(r, which) \
 	"EXISTS (SELECT 1 FROM holds h WHERE " which " AND (" \
-	"(h.scope = 'function_code' AND " r ".function_code >= " \
-	"h.function_code AND " r ".function_code < h.function_code || '!') " \
+	"(h.scope = 'function_code' AND EXISTS (SELECT 1 FROM (SELECT " \
+	"COALESCE(" r ".function_code, (SELECT hf.function_code FROM " \
+	"case_files hf WHERE hf.id = " r ".case_file_id)) AS code) hf " \
+	"WHERE hf.code >= h.function_code AND hf.code < h.function_code || " \
+	"'!')) " \
 	"OR (h.scope = 'case_native_id' AND EXISTS (SELECT 1 FROM " \
 	"case_files hc WHERE hc.id = " r ".case_file_id AND hc.native_id = " \
 	"h.case_native_id)) " \

@@ -307,13 +307,14 @@ test_remanifest_drops_files_and_recomputes_the_rest(void **state)
 	fclose(fp);
 	free(tags);
 
-	/* again, as after a crash: the same bag */
+	/* again, as after a crash: the same bag, and the metadata's digest
+	 * told again (the caller may not have recorded it the first time) */
 	snprintf(path, sizeof(path), "%s/manifest-sha256.txt", bag);
 	man = read_file(path);
 	changed_calls = 0;
 	assert_int_equal(aip_remanifest(bag, drop_b, changed, NULL, tag,
 	    t->err, sizeof(t->err)), 0);
-	assert_int_equal(changed_calls, 0);
+	assert_int_equal(changed_calls, 1);
 	info = read_file(path);
 	assert_string_equal(info, man);
 	free(info);
