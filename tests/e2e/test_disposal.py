@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import \
     Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, \
     PublicFormat
-from test_ingest import FULL_CLEARANCE, verify_bag, wait_done
+from test_ingest import FULL_CLEARANCE, submit, verify_bag, wait_done
 from test_retention import (KUNTAL, dp, ingest, ingest_package,  # noqa: F401
                             plan_xml, put_plan, record)
 
@@ -744,3 +744,53 @@ def test_a_function_hold_covers_records_coded_by_their_case_file(archive):
     assert r.status_code == 422, r.text
     assert r.json()["error"]["left_out"] == [{"record_id": s.ids["R6A"],
                                               "why": "held"}]
+
+
+@pytest.mark.parametrize("style", ["comma", "excel"])
+def test_disposal_from_a_bag_redacts_its_metadata_csv(ingest, tmp_path,
+                                                       style):
+    """A payroll migration bag (one AIP) whose metadata.csv describes each
+    file: two of its four records destroyed, their rows gone from the CSV
+    of every version, the other rows byte for byte as they were."""
+    s = ingest()
+    rm2 = s.token("records_manager", name="toinen-hoitaja")
+    bag = pkggen.bagit_package(records=4, kb=4, seed=77, with_csv=True,
+                               csv_style=style)
+    t = submit(s, bag.archive("tar"), "application/x-tar")
+    assert wait_done(s, t["id"])["status"] == "accepted"
+    r = s.get(f"/v1/records?transfer_id={t['id']}", token=s.rm)
+    ids = {x["native_id"]: x["id"] for x in r.json()["items"]}
+    aip = r.json()["items"][0]["aip_id"]
+    rows = bag.rows
+    gone = [rows[0], rows[2]]          # 50 and 10 years; rows[1] permanent
+    with psycopg2.connect(s.owner) as c:
+        c.cursor().execute(
+            "UPDATE retention SET state = 'dated', years = 1, end_date = "
+            "'2020-01-01', trigger_date = '2019-01-01' WHERE record_id = "
+            "ANY (%s::uuid[])", ([ids[g["native_id"]] for g in gone],))
+    r = s.post("/v1/disposals", {"record_ids": [ids[g["native_id"]]
+                                                for g in gone]}, token=s.rm)
+    assert r.status_code == 201 and r.json()["records"] == 2, r.text
+    bid = r.json()["id"]
+    assert s.post(f"/v1/disposals/{bid}/approve", {},
+                  token=rm2).status_code == 202
+    assert wait_batch(s, bid)["status"] == "done"
+
+    original = bag.metadata_csv()
+    sep = b"\r\n" if style == "excel" else b"\n"
+    kept = [line for line in original.split(sep)
+            if not any(g["native_id"].encode() in line for g in gone)]
+    for v in ("v1", "v2"):
+        d = tmp_path / "store" / "aips" / aip / v
+        verify_bag(d)
+        assert (d / "data/metadata/submitted/metadata.csv").read_bytes() == \
+            sep.join(kept), v
+    store = files_under(tmp_path / "store")
+    for g in gone:
+        digest = hashlib.sha256(bag.payload[g["path"]]).hexdigest()
+        for p in store:
+            data = p.read_bytes()
+            assert hashlib.sha256(data).hexdigest() != digest, p
+            assert g["person_ssn"].encode() not in data, p
+            assert g["title"].encode() not in data, p
+    assert any(rows[1]["title"].encode() in p.read_bytes() for p in store)
