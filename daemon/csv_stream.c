@@ -23,6 +23,7 @@ struct csv_stream {
 	void				*ctx;
 	struct evbuffer			*out;	/* one batch, formatted */
 	bool				 is_done;
+	bool				 is_failed;	/* cut it off */
 	bool				 in_flight;
 	bool				 is_cancelled;
 };
@@ -77,10 +78,12 @@ csv_stream_work(struct db *db, void *arg)
 	struct csv_stream *c = arg;
 
 	if (c->ops->next(db, c->ctx, c->out, &c->is_done) == -1) {
-		/* Headers are out: the stream can only stop short. */
+		/* Headers are out: the stream can only stop short, and
+		 * must look cut off (a destruction list or an audit export
+		 * that ends cleanly would look whole). */
 		log_warn("CSV export %s stopped: %s", c->ops->filename,
 		    db_error(db));
-		c->is_done = true;
+		c->is_done = c->is_failed = true;
 	}
 }
 
@@ -101,7 +104,10 @@ csv_stream_done(void *arg)
 		http_stream_write(c->req, evbuffer_pullup(c->out, -1), n);
 	evbuffer_drain(c->out, n);
 	if (c->is_done) {
-		http_stream_end(c->req);
+		if (c->is_failed)
+			http_stream_abort(c->req);
+		else
+			http_stream_end(c->req);
 		http_request_release(c->req);
 		csv_stream_free(c);
 	}
@@ -117,7 +123,7 @@ csv_stream_pull(struct http_request *req, void *ctx)
 	if (workers_submit(c->app->requests, csv_stream_work, csv_stream_done,
 	    c) == -1) {
 		c->in_flight = false;
-		c->is_done = true;	/* busy: end what was sent */
+		c->is_done = c->is_failed = true;	/* busy: cut off */
 		csv_stream_done(c);
 	}
 }

@@ -703,6 +703,18 @@ http_stream_end(struct http_request *req)
 		conn_write_cb(req->conn->bev, req->conn);
 }
 
+void
+http_stream_abort(struct http_request *req)
+{
+	req->pull_pending = false;
+	if (!request_alive(req) || req->stream_ended)
+		return;
+	req->stream_ended = true;
+	req->close_after = true;
+	if (evbuffer_get_length(bufferevent_get_output(req->conn->bev)) == 0)
+		conn_write_cb(req->conn->bev, req->conn);
+}
+
 /* ---- file replies: pieces read on the file pool ------------------------- */
 
 struct file_piece {

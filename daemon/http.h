@@ -156,6 +156,10 @@ void		 http_reply_stream(struct http_request *req, int status,
 void		 http_stream_write(struct http_request *req, const void *data,
 		    size_t len);
 void		 http_stream_end(struct http_request *req);
+/* Ends a streamed reply that could not be finished: no last chunk, and
+ * the connection closes, so the client sees the reply cut off rather
+ * than complete. */
+void		 http_stream_abort(struct http_request *req);
 
 const char	*http_status_text(int status);
 
