@@ -204,3 +204,70 @@ csv_stream_start(struct http_request *req, struct api_call *call,
 		csv_stream_begin_done(req, c);
 	}
 }
+
+/* ---- JSON, or CSV ----------------------------------------------------------- */
+
+struct csv_json {
+	struct api_call	*call;
+	void		(*json)(struct api_call *, struct db *);
+};
+
+static void
+csv_json_work(struct db *db, void *arg)
+{
+	struct csv_json *j = arg;
+
+	j->json(j->call, db);
+}
+
+static void
+csv_json_done(struct http_request *req, void *arg)
+{
+	struct csv_json *j = arg;
+	struct api_call *call = j->call;
+
+	free(j);
+	api_finish(req, call);
+}
+
+void
+csv_or_json(struct api_call *call, struct http_request *req,
+    void (*json)(struct api_call *, struct db *),
+    const struct csv_stream_ops *ops, void *(*make_ctx)(struct api_call *))
+{
+	struct api_call *copy;
+	struct csv_json *j;
+	void *ctx;
+
+	/* The call belongs to api.c; what the worker needs is copied. */
+	if ((copy = api_call_copy(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		api_respond(req, call);
+		return;
+	}
+	if (!csv_wanted(req, copy->query)) {
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			api_error(copy, 500, "INTERNAL", "out of memory");
+			api_finish(req, copy);
+			return;
+		}
+		j->call = copy;
+		j->json = json;
+		if (http_run(req, call->app->requests, csv_json_work,
+		    csv_json_done, j) == -1) {
+			free(j);
+			api_call_free(copy);
+			api_error(call, 503, "BUSY",
+			    "the server is busy; try again shortly");
+			api_respond(req, call);
+		}
+		return;
+	}
+	if ((ctx = make_ctx(copy)) == NULL) {
+		if (copy->status == 0)
+			api_error(copy, 500, "INTERNAL", "out of memory");
+		api_finish(req, copy);
+		return;
+	}
+	csv_stream_start(req, copy, ops, ctx);
+}

@@ -35,6 +35,16 @@ struct csv_stream_ops {
 /* Takes call (a copy, api_call_copy) and ctx in every case. */
 void	csv_stream_start(struct http_request *req, struct api_call *call,
 	    const struct csv_stream_ops *ops, void *ctx);
+/*
+ * An on-loop route's answer: JSON from json(call, db) on a request worker,
+ * as a usual route, or, when the client asks for CSV (csv_wanted), the
+ * stream of ops, whose context make_ctx(copy of call) gives (NULL: no
+ * memory; a refusal is api_error() on the copy, answered before any row).
+ */
+void	csv_or_json(struct api_call *call, struct http_request *req,
+	    void (*json)(struct api_call *call, struct db *db),
+	    const struct csv_stream_ops *ops,
+	    void *(*make_ctx)(struct api_call *copy));
 /* One field (NULL: empty) and its separator, quoted when it must be. */
 void	csv_field(struct evbuffer *out, const char *s, bool last);
 /* True when the client asked for CSV: ?format=csv or Accept: text/csv. */

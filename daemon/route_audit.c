@@ -290,46 +290,25 @@ static const struct csv_stream_ops audit_csv_ops = {
 	audit_csv_begin, audit_csv_next, audit_csv_free,
 };
 
-static void
-audit_json_work(struct db *db, void *arg)
+static void *
+audit_csv_new(struct api_call *copy)
 {
-	route_audit_list(arg, db);
+	struct audit_csv *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->call = copy;
+	(void)audit_query_parse(copy, &c->q, true);	/* 400 in copy */
+	return c;
 }
 
-/*
- * GET /v1/audit decides on the loop between a JSON page (the usual call
- * path) and a CSV stream (its own path: batches pulled as the client
- * reads).  The call belongs to api.c; what the worker needs is copied.
- */
+/* GET /v1/audit: JSON pages, or the whole filtered trail as CSV, streamed
+ * (batches pulled as the client reads). */
 static void
 route_audit(struct api_call *call, struct http_request *req)
 {
-	struct audit_csv *c;
-	struct api_call *copy;
-
-	if ((copy = api_call_copy(call)) == NULL) {
-		api_error(call, 500, "INTERNAL", "out of memory");
-		api_respond(req, call);
-		return;
-	}
-	if (!csv_wanted(req, copy->query)) {
-		if (http_run(req, call->app->requests, audit_json_work,
-		    api_finish, copy) == -1) {
-			api_call_free(copy);
-			api_error(call, 503, "BUSY",
-			    "the server is busy; try again shortly");
-			api_respond(req, call);
-		}
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		api_error(copy, 500, "INTERNAL", "out of memory");
-		api_finish(req, copy);
-		return;
-	}
-	c->call = copy;
-	(void)audit_query_parse(copy, &c->q, true);	/* 400 in copy */
-	csv_stream_start(req, copy, &audit_csv_ops, c);
+	csv_or_json(call, req, route_audit_list, &audit_csv_ops,
+	    audit_csv_new);
 }
 
 /* ---- verify and checkpoints ----------------------------------------------- */

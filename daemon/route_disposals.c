@@ -467,10 +467,17 @@ static const struct csv_stream_ops disposal_csv_ops = {
 	disposal_csv_begin, disposal_csv_next, free,
 };
 
-static void
-disposal_json_work(struct db *db, void *arg)
+static void *
+disposal_csv_new(struct api_call *copy)
 {
-	route_disposal_get(arg, db);
+	struct disposal_csv *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	snprintf(c->batch, sizeof(c->batch), "%s", copy->params[0]);
+	snprintf(c->after, sizeof(c->after),
+	    "00000000-0000-0000-0000-000000000000");
+	return c;
 }
 
 /* GET /v1/disposals/{id}: JSON (the batch and a page of items), or with
@@ -478,33 +485,8 @@ disposal_json_work(struct db *db, void *arg)
 static void
 route_disposal_view(struct api_call *call, struct http_request *req)
 {
-	struct disposal_csv *c;
-	struct api_call *copy;
-
-	if ((copy = api_call_copy(call)) == NULL) {
-		api_error(call, 500, "INTERNAL", "out of memory");
-		api_respond(req, call);
-		return;
-	}
-	if (!csv_wanted(req, copy->query)) {
-		if (http_run(req, call->app->requests, disposal_json_work,
-		    api_finish, copy) == -1) {
-			api_call_free(copy);
-			api_error(call, 503, "BUSY",
-			    "the server is busy; try again shortly");
-			api_respond(req, call);
-		}
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		api_error(copy, 500, "INTERNAL", "out of memory");
-		api_finish(req, copy);
-		return;
-	}
-	snprintf(c->batch, sizeof(c->batch), "%s", copy->params[0]);
-	snprintf(c->after, sizeof(c->after),
-	    "00000000-0000-0000-0000-000000000000");
-	csv_stream_start(req, copy, &disposal_csv_ops, c);
+	csv_or_json(call, req, route_disposal_get, &disposal_csv_ops,
+	    disposal_csv_new);
 }
 
 /* ---- the second pair of eyes -------------------------------------------- */
