@@ -214,6 +214,35 @@ api_keyset_query_error(struct api_call *call, struct db *db)
 		api_db_error(call, db);
 }
 
+void
+api_keyset_list(struct api_call *call, struct db *db, const char *sql,
+    const char *const *filters, int nfilters,
+    json_t *(*item)(struct db_result *, int), int time_col, int id_col)
+{
+	struct db_result *r = NULL;
+	const char *params[3 + API_KEYSET_FILTERS_MAX] = { NULL };
+	char *after = NULL, limit_text[16];
+	int limit, i;
+
+	if (nfilters > API_KEYSET_FILTERS_MAX) {
+		api_error(call, 500, "INTERNAL", "too many filters");
+		return;
+	}
+	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
+		return;
+	params[0] = after;
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[2] = limit_text;
+	for (i = 0; i < nfilters; i++)
+		params[3 + i] = filters[i];
+	if (db_query(db, &r, sql, 3 + nfilters, params) == -1)
+		api_keyset_query_error(call, db);
+	else
+		api_reply_keyset_page(call, r, limit, item, time_col, id_col);
+	free(after);
+	db_result_free(r);
+}
+
 /* ---- replies ----------------------------------------------------------- */
 
 /* Messages may quote client bytes (a path segment): whatever is not valid

@@ -153,6 +153,16 @@ void	 api_reply_keyset_page(struct api_call *call, struct db_result *r,
 	    int limit, json_t *(*item)(struct db_result *, int), int time_col,
 	    int id_col);
 void	 api_keyset_query_error(struct api_call *call, struct db *db);
+/* A whole keyset list route, newest first: sql reads $1 the cursor's time
+ * and $2 its id (NULL on the first page), $3 the rows to read (LIMIT
+ * $3::int), then $4… the nfilters filter values (NULL: not given); item
+ * gives a row's JSON, time_col and id_col the next cursor.  Answers 400
+ * for a bad limit or cursor. */
+#define API_KEYSET_FILTERS_MAX	4
+void	 api_keyset_list(struct api_call *call, struct db *db,
+	    const char *sql, const char *const *filters, int nfilters,
+	    json_t *(*item)(struct db_result *, int), int time_col,
+	    int id_col);
 /* Column col of row i as a JSON string, or null when it is NULL. */
 json_t	*api_text_or_null(struct db_result *r, int i, int col);
 char	*api_cursor_encode(const char *plain);	/* malloc'd */

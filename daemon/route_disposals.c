@@ -278,39 +278,30 @@ out:
 static void
 route_disposals_list(struct api_call *call, struct db *db)
 {
-	struct db_result *r = NULL;
-	char *after = NULL, *status = NULL, limit_text[16];
-	const char *params[4] = { NULL };
-	int limit;
+	static const char *const statuses[] = { "proposed", "rejected",
+	    "approved", "running", "done", "partially_executed" };
+	char *status = NULL;
+	size_t i = 0;
 
-	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
-		return;
-	if (api_query_param(&status, call->query, "status") == -1 ||
-	    (status && strcmp(status, "proposed") != 0 &&
-	    strcmp(status, "rejected") != 0 && strcmp(status, "approved") != 0 &&
-	    strcmp(status, "running") != 0 && strcmp(status, "done") != 0 &&
-	    strcmp(status, "partially_executed") != 0)) {
-		api_error(call, 400, "BAD_PARAMETER", "status is proposed, "
-		    "rejected, approved, running, done or partially_executed");
-		goto out;
-	}
-	params[0] = after;
-	params[2] = status;
-	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
-	params[3] = limit_text;
-	if (db_query(db, &r, "SELECT " BATCH_COLUMNS BATCH_FROM
+	if (api_query_param(&status, call->query, "status") == -1)
+		goto bad;
+	for (i = 0; status && i < sizeof(statuses) / sizeof(statuses[0]); i++)
+		if (strcmp(status, statuses[i]) == 0)
+			break;
+	if (i == sizeof(statuses) / sizeof(statuses[0]))
+		goto bad;
+	api_keyset_list(call, db, "SELECT " BATCH_COLUMNS BATCH_FROM
 	    "WHERE ($1::timestamptz IS NULL OR (b.proposed_at, b.id) < "
-	    "($1::timestamptz, $2::uuid)) AND ($3::text IS NULL OR "
-	    "b.status = $3) ORDER BY b.proposed_at DESC, b.id DESC "
-	    "LIMIT $4::int", 4, params) == -1) {
-		api_keyset_query_error(call, db);
-		goto out;
-	}
-	api_reply_keyset_page(call, r, limit, batch_json, 13, 0);
-out:
-	free(after);
+	    "($1::timestamptz, $2::uuid)) AND ($4::text IS NULL OR "
+	    "b.status = $4) ORDER BY b.proposed_at DESC, b.id DESC "
+	    "LIMIT $3::int", (const char *[]){ status }, 1, batch_json, 13,
+	    0);
 	free(status);
-	db_result_free(r);
+	return;
+bad:
+	api_error(call, 400, "BAD_PARAMETER", "status is proposed, rejected, "
+	    "approved, running, done or partially_executed");
+	free(status);
 }
 
 static json_t *
@@ -765,27 +756,10 @@ out:
 static void
 route_schedules_list(struct api_call *call, struct db *db)
 {
-	struct db_result *r = NULL;
-	char *after = NULL, limit_text[16];
-	const char *params[3] = { NULL };
-	int limit;
-
-	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
-		return;
-	params[0] = after;
-	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
-	params[2] = limit_text;
-	if (db_query(db, &r, "SELECT " SCHEDULE_COLUMNS SCHEDULE_FROM
+	api_keyset_list(call, db, "SELECT " SCHEDULE_COLUMNS SCHEDULE_FROM
 	    "WHERE ($1::timestamptz IS NULL OR (s.created_at, s.id) < "
 	    "($1::timestamptz, $2::uuid)) ORDER BY s.created_at DESC, s.id "
-	    "DESC LIMIT $3::int", 3, params) == -1) {
-		api_keyset_query_error(call, db);
-		goto out;
-	}
-	api_reply_keyset_page(call, r, limit, schedule_json, 11, 0);
-out:
-	free(after);
-	db_result_free(r);
+	    "DESC LIMIT $3::int", NULL, 0, schedule_json, 11, 0);
 }
 
 /* DELETE: the schedule stops; its row stays, saying who stopped it. */

@@ -388,38 +388,23 @@ out:
 static void
 route_holds_list(struct api_call *call, struct db *db)
 {
-	struct db_result *r = NULL;
-	char *after = NULL, *active = NULL, limit_text[16];
-	const char *params[4] = { NULL };
-	int limit;
+	char *active = NULL;
 
-	if (api_page_keyset(call, &limit, &after, &params[1]) == -1)
-		return;
 	if (api_query_param(&active, call->query, "active") == -1 ||
 	    (active && strcmp(active, "true") != 0 &&
 	    strcmp(active, "false") != 0)) {
 		api_error(call, 400, "BAD_PARAMETER", "active is true or "
 		    "false");
-		goto out;
+		free(active);
+		return;
 	}
-	params[0] = after;
-	params[2] = active;
-	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
-	params[3] = limit_text;
-	if (db_query(db, &r, "SELECT " HOLD_COLUMNS HOLD_FROM
+	api_keyset_list(call, db, "SELECT " HOLD_COLUMNS HOLD_FROM
 	    "WHERE ($1::timestamptz IS NULL OR (h.placed_at, h.id) < "
-	    "($1::timestamptz, $2::uuid)) AND ($3::boolean IS NULL OR "
-	    "(h.released_at IS NULL) = $3::boolean) "
-	    "ORDER BY h.placed_at DESC, h.id DESC LIMIT $4::int", 4,
-	    params) == -1) {
-		api_keyset_query_error(call, db);
-		goto out;
-	}
-	api_reply_keyset_page(call, r, limit, hold_json, 13, 0);
-out:
-	free(after);
+	    "($1::timestamptz, $2::uuid)) AND ($4::boolean IS NULL OR "
+	    "(h.released_at IS NULL) = $4::boolean) "
+	    "ORDER BY h.placed_at DESC, h.id DESC LIMIT $3::int",
+	    (const char *[]){ active }, 1, hold_json, 13, 0);
 	free(active);
-	db_result_free(r);
 }
 
 static void

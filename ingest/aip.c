@@ -524,6 +524,27 @@ aip_rewrite_open(const char *dir, const char *name, FILE **in, FILE **out,
 	return 0;
 }
 
+/* Closes what aip_rewrite_open() opened: when rc is 0 and all was
+ * written, dir/name.tmp replaces dir/name; otherwise it is removed.
+ * Returns rc, or -1. */
+static int
+aip_rewrite_close(const char *dir, const char *name, FILE *in, FILE *out,
+    int rc, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
+	fclose(in);
+	if (fclose(out) == EOF && rc == 0) {
+		aip_err(err, errlen, "write", path);
+		rc = -1;
+	}
+	if (rc == 0)
+		return aip_replace(dir, name, err, errlen);
+	(void)unlink(path);
+	return rc;
+}
+
 /* A manifest line "digest  path" of n bytes: line cut after the digest,
  * and the path returned (as written: still escaped); NULL when it is no
  * such line. */
@@ -553,7 +574,7 @@ aip_remanifest_one(const char *dir, const char *alg,
     const char *, uint64_t, void *), void *arg, uint64_t *bytes,
     size_t *count, char *err, size_t errlen)
 {
-	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	char file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
 	char name[64], *line = NULL, *rel;
 	size_t cap = 0;
 	ssize_t n;
@@ -566,7 +587,6 @@ aip_remanifest_one(const char *dir, const char *alg,
 	if ((rc = aip_rewrite_open(dir, name, &in, &out, err, errlen)) != 0)
 		return rc;
 	rc = -1;
-	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
 	while ((n = getline(&line, &cap, in)) > 0) {
 		if ((rel = aip_manifest_line(line, n)) == NULL)
 			continue;
@@ -589,34 +609,31 @@ aip_remanifest_one(const char *dir, const char *alg,
 			if (changed && strcmp(alg, "sha256") == 0)
 				changed(rel, hex, size, arg);
 			fprintf(out, "%s  ", hex);
-		} else
+		} else {
 			fprintf(out, "%s  ", line);
+			if (bytes) {		/* the size, as it is now */
+				if (lstat(file, &st) == -1) {
+					aip_err(err, errlen, "stat", file);
+					goto out;
+				}
+				size = (uint64_t)st.st_size;
+			}
+		}
 		aip_manifest_path(out, rel);
 		fputc('\n', out);
 		if (bytes) {
-			if (lstat(file, &st) == -1) {
-				aip_err(err, errlen, "stat", file);
-				goto out;
-			}
-			*bytes += (uint64_t)st.st_size;
+			*bytes += size;
 			(*count)++;
 		}
 	}
 	if (ferror(in)) {
-		aip_err(err, errlen, "read", path);
+		aip_err(err, errlen, "read", name);
 		goto out;
 	}
 	rc = 0;
 out:
 	free(line);
-	fclose(in);
-	if (fclose(out) == EOF && rc == 0) {
-		aip_err(err, errlen, "write", path);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = aip_replace(dir, name, err, errlen);
-	return rc;
+	return aip_rewrite_close(dir, name, in, out, rc, err, errlen);
 }
 
 /* bag-info.txt with Payload-Oxum again. */
@@ -624,7 +641,7 @@ static int
 aip_reinfo(const char *dir, uint64_t bytes, size_t count, char *err,
     size_t errlen)
 {
-	char path[PATH_MAX], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
 	FILE *in, *out;
 	int rc = 0;
@@ -635,26 +652,21 @@ aip_reinfo(const char *dir, uint64_t bytes, size_t count, char *err,
 			snprintf(err, errlen, "%s/bag-info.txt: missing", dir);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/bag-info.txt.tmp", dir);
 	while (getline(&line, &cap, in) > 0)
 		if (strncmp(line, "Payload-Oxum:", 13) != 0)
 			fputs(line, out);
 	fprintf(out, "Payload-Oxum: %llu.%zu\n", (unsigned long long)bytes,
 	    count);
 	free(line);
-	fclose(in);
-	if (fclose(out) == EOF) {
-		aip_err(err, errlen, "write", path);
-		rc = -1;
-	}
-	return rc == 0 ? aip_replace(dir, "bag-info.txt", err, errlen) : -1;
+	return aip_rewrite_close(dir, "bag-info.txt", in, out, 0, err,
+	    errlen);
 }
 
 /* tagmanifest-alg.txt again, over the tag files it lists. */
 static int
 aip_retag(const char *dir, const char *alg, char *err, size_t errlen)
 {
-	char path[PATH_MAX], file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
+	char file[PATH_MAX], hex[2 * EVP_MAX_MD_SIZE + 1];
 	char name[64], *line = NULL, *rel;
 	size_t cap = 0;
 	ssize_t n;
@@ -665,7 +677,6 @@ aip_retag(const char *dir, const char *alg, char *err, size_t errlen)
 	if ((rc = aip_rewrite_open(dir, name, &in, &out, err, errlen)) != 0)
 		return rc == 1 ? 0 : -1;
 	rc = -1;
-	snprintf(path, sizeof(path), "%s/%s.tmp", dir, name);
 	while ((n = getline(&line, &cap, in)) > 0) {
 		if ((rel = aip_manifest_line(line, n)) == NULL)
 			continue;
@@ -678,14 +689,7 @@ aip_retag(const char *dir, const char *alg, char *err, size_t errlen)
 	rc = 0;
 out:
 	free(line);
-	fclose(in);
-	if (fclose(out) == EOF && rc == 0) {
-		aip_err(err, errlen, "write", path);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = aip_replace(dir, name, err, errlen);
-	return rc;
+	return aip_rewrite_close(dir, name, in, out, rc, err, errlen);
 }
 
 int

@@ -211,6 +211,13 @@ def test_hold_requests_that_are_refused(archive):
     assert r.status_code == 403, r.text
     r = s.get("/v1/holds", token=s.rm)
     assert r.json()["items"] == []          # nothing was half-stored
+    for path, params in (("/v1/holds", {"active": "maybe"}),
+                         ("/v1/holds", {"after": "not-a-cursor"}),
+                         ("/v1/disposals", {"status": "gone"}),
+                         ("/v1/disposals", {"limit": "0"}),
+                         ("/v1/disposal-schedules", {"after": "x"})):
+        r = s.get(path, token=s.rm, params=params)
+        assert r.status_code == 400, (path, params, r.text)
     assert due(s) == ["R1A", "R2A", "R3A", "R6A"]
 
 
