@@ -42,7 +42,6 @@ rm1=$(./sailo token create --role records_manager --name bench-ehdottaja 2>/dev/
 rm2=$(./sailo token create --role records_manager --name bench-hyvaksyja 2>/dev/null)
 ./sailo serve 2>>"$dir/sailo.err" &
 pid=$!
-echo "$pid" >"$dir/sailo.pid"
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.1; done
 
 /usr/bin/python3 tests/e2e/pkggen.py sahke2 "$dir/p.tar" --casefiles "$CASEFILES" \

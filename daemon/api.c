@@ -557,6 +557,66 @@ api_page_keyset(struct api_call *call, int *limit, char **after,
 	return 0;
 }
 
+int
+api_body_text(struct api_call *call, json_t *body, const char *name,
+    bool required, size_t max, const char **out)
+{
+	json_t *v = json_object_get(body, name);
+	const char *s = json_string_value(v);
+
+	*out = NULL;
+	if ((v == NULL || json_is_null(v)) && !required)
+		return 0;
+	if (s == NULL || strlen(s) > max ||
+	    (required && strspn(s, " \t\r\n") == strlen(s))) {
+		api_error(call, 400, "BAD_FIELD", "%s: text of at most %zu "
+		    "bytes%s", name, max, required ? ", not blank" : "");
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+int
+api_uuid_array(struct api_call *call, json_t *v, const char *field,
+    size_t max, char **out)
+{
+	size_t i, n = json_array_size(v);
+	const char *id;
+	char *p;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_array(v) || n == 0 || n > max) {
+		api_error(call, 400, "BAD_FIELD", "%s: an array of 1 to %zu "
+		    "ids", field, max);
+		return -1;
+	}
+	if ((*out = p = malloc(n * 37 + 3)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		return -1;
+	}
+	*p++ = '{';
+	for (i = 0; i < n; i++) {
+		if ((id = json_string_value(json_array_get(v, i))) == NULL ||
+		    !api_is_uuid(id)) {
+			api_error(call, 400, "BAD_FIELD", "%s[%zu]: not an id "
+			    "(a UUID)", field, i);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, id, 36);
+		p += 36;
+	}
+	*p++ = '}';
+	*p = '\0';
+	return 0;
+}
+
 json_t *
 api_text_or_null(struct db_result *r, int i, int col)
 {

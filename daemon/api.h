@@ -134,6 +134,15 @@ int	api_audit(struct api_call *call, struct db *db, const char *action,
 
 /* The JSON body as an object; on failure answers 400/415 and returns NULL. */
 json_t	*api_body_object(struct api_call *call);
+/* Text field name of body, at most max bytes (required: present and not
+ * blank) into *out (NULL when absent).  0, or -1 after 400. */
+int	 api_body_text(struct api_call *call, json_t *body, const char *name,
+	    bool required, size_t max, const char **out);
+/* v, an array of 1 to max UUIDs, as a PostgreSQL array "{uuid,…}"
+ * (malloc'd in *out; NULL when v is absent or null).  0, or -1 after 400
+ * naming field. */
+int	 api_uuid_array(struct api_call *call, json_t *v, const char *field,
+	    size_t max, char **out);
 /* A query parameter, percent-decoded into *out (malloc'd).  Returns 1 when
  * present, 0 when absent, -1 when its escapes are bad (*out NULL then). */
 int	 api_query_param(char **out, const char *query, const char *name);

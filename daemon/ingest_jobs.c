@@ -25,8 +25,9 @@
  * waiting for long (each batch is one short transaction). */
 #define RECOMPUTE_BATCH		5000
 #define RECOMPUTE_RUN_BATCHES	20
-/* Approved disposal: groups of AIPs (dispose.c) per run, then transfers
- * get their turn. */
+/* Approved disposal: groups of AIPs (dispose.c, about a second each) per
+ * run, then transfers (or, in a disposal-only run, the inbox and
+ * checkpoints) get their turn. */
 #define DISPOSE_RUN_GROUPS	3
 
 struct ingest_jobs {
@@ -51,9 +52,6 @@ struct ingest_run {
 	bool			 disposed;	/* took disposal work */
 };
 
-/* Disposal groups a disposal-only run takes before the worker is free
- * for the inbox and checkpoints again (a group: about a second). */
-#define DISPOSE_ONLY_GROUPS	3
 
 static bool
 ingest_run_stopping(void *arg)
@@ -61,6 +59,23 @@ ingest_run_stopping(void *arg)
 	struct ingest_jobs *ij = arg;
 
 	return workers_stopping(ij->app->jobs);
+}
+
+/* Up to DISPOSE_RUN_GROUPS groups of approved disposal; true when there
+ * was work. */
+static bool
+ingest_run_dispose(struct db *db, struct ingest_jobs *ij)
+{
+	bool disposed = false;
+	int i;
+
+	for (i = 0; i < DISPOSE_RUN_GROUPS && !workers_stopping(
+	    ij->app->jobs); i++) {
+		if (dispose_step(db, ij->app->cfg, ij->app->audit_key) != 1)
+			break;
+		disposed = true;
+	}
+	return disposed;
 }
 
 static void
@@ -72,12 +87,7 @@ ingest_run_work(struct db *db, void *arg)
 	int i, more;
 
 	if (run->dispose_only) {
-		for (i = 0; i < DISPOSE_ONLY_GROUPS &&
-		    !workers_stopping(ij->app->jobs); i++) {
-			if (dispose_step(db, cfg, ij->app->audit_key) != 1)
-				break;
-			run->disposed = true;
-		}
+		run->disposed = ingest_run_dispose(db, ij);
 		return;
 	}
 	for (i = 0; i < RECOMPUTE_RUN_BATCHES && !workers_stopping(
@@ -97,14 +107,7 @@ ingest_run_work(struct db *db, void *arg)
 		if (more != 1)
 			break;
 	}
-	for (i = 0; i < DISPOSE_RUN_GROUPS && !workers_stopping(ij->app->jobs);
-	    i++) {
-		if (dispose_step(db, cfg, ij->app->audit_key) != 1)
-			break;
-		run->disposed = true;
-	}
-	if (i == DISPOSE_RUN_GROUPS)
-		run->pass_goes_on = true;
+	run->disposed = ingest_run_dispose(db, ij);
 	if (cfg->ingest_paused)
 		return;
 	while (run->processed < INGEST_JOBS_RUN_MAX &&
@@ -137,7 +140,12 @@ ingest_run_done(void *arg)
 		ij->disposing = false;
 	else
 		ij->running--;
-	ij->dispose_busy = run->disposed;
+	/* A run that found no disposal work says so, unless a
+	 * disposal-only run is still at it (that one will say). */
+	if (run->disposed)
+		ij->dispose_busy = true;
+	else if (!ij->disposing)
+		ij->dispose_busy = false;
 	free(run);
 	if (more)		/* a full run: there may be more waiting */
 		ingest_jobs_look(ij);

@@ -83,27 +83,13 @@ out:
 	return j;
 }
 
-/* An optional text field of at most DISPOSAL_MAX_NOTE bytes: 0 (*out may
- * be NULL), or -1 after 400.  required: present and not blank. */
+/* A note or a reason: at most DISPOSAL_MAX_NOTE bytes. */
 static int
 disposal_text(struct api_call *call, json_t *body, const char *name,
     bool required, const char **out)
 {
-	json_t *v = json_object_get(body, name);
-	const char *s = json_string_value(v);
-
-	*out = NULL;
-	if ((v == NULL || json_is_null(v)) && !required)
-		return 0;
-	if (s == NULL || strlen(s) > DISPOSAL_MAX_NOTE ||
-	    (required && strspn(s, " \t\r\n") == strlen(s))) {
-		api_error(call, 400, "BAD_FIELD", "%s: text of at most %d "
-		    "bytes%s", name, DISPOSAL_MAX_NOTE, required ?
-		    ", not blank" : "");
-		return -1;
-	}
-	*out = s;
-	return 0;
+	return api_body_text(call, body, name, required, DISPOSAL_MAX_NOTE,
+	    out);
 }
 
 /* ---- proposal ------------------------------------------------------------- */
@@ -126,47 +112,6 @@ disposal_text(struct api_call *call, json_t *body, const char *name,
 	"LEFT JOIN retention t ON t.record_id = r.id " \
 	"WHERE $3::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM disposal_items " \
 	"i WHERE i.batch_id = $3::uuid AND i.record_id = x.id) ORDER BY x.n"
-
-/* record_ids as a PostgreSQL array "{uuid,…}" (malloc'd in *out, NULL
- * when absent); 0, or -1 after 400. */
-static int
-disposal_record_ids(struct api_call *call, json_t *v, char **out)
-{
-	size_t i, n = json_array_size(v);
-	const char *id;
-	char *p;
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_array(v) || n == 0 || n > DISPOSAL_MAX_RECORD_IDS) {
-		api_error(call, 400, "BAD_FIELD", "record_ids: an array of 1 "
-		    "to %d record ids", DISPOSAL_MAX_RECORD_IDS);
-		return -1;
-	}
-	if ((*out = p = malloc(n * 37 + 3)) == NULL) {
-		api_error(call, 500, "INTERNAL", "out of memory");
-		return -1;
-	}
-	*p++ = '{';
-	for (i = 0; i < n; i++) {
-		if ((id = json_string_value(json_array_get(v, i))) == NULL ||
-		    !api_is_uuid(id)) {
-			api_error(call, 400, "BAD_FIELD", "record_ids[%zu]: not "
-			    "a record id (a UUID)", i);
-			free(*out);
-			*out = NULL;
-			return -1;
-		}
-		if (i > 0)
-			*p++ = ',';
-		memcpy(p, id, 36);
-		p += 36;
-	}
-	*p++ = '}';
-	*p = '\0';
-	return 0;
-}
 
 static json_t *
 disposal_left_out(struct db *db, const char *ids, const char *due_on,
@@ -214,8 +159,8 @@ route_disposal_propose(struct api_call *call, struct db *db)
 		    "code (10 03 00 09, 10.03.00.09) or its first groups");
 		goto out;
 	}
-	if (disposal_record_ids(call, json_object_get(body, "record_ids"),
-	    &ids) == -1 || disposal_text(call, body, "note", false,
+	if (api_uuid_array(call, json_object_get(body, "record_ids"),
+	    "record_ids", DISPOSAL_MAX_RECORD_IDS, &ids) == -1 || disposal_text(call, body, "note", false,
 	    &note) == -1)
 		goto out;
 	if (db_begin(db) == -1)
@@ -426,15 +371,17 @@ disposal_csv_next(struct db *db, void *arg, struct evbuffer *out, bool *done)
 {
 	struct disposal_csv *c = arg;
 	struct db_result *r = NULL;
-	const char *params[2] = { c->batch, c->after };
+	char limit[16];
+	const char *params[3] = { c->batch, c->after, limit };
 	int i, col, n;
 
+	snprintf(limit, sizeof(limit), "%d", LIST_BATCH);
 	if (db_query(db, &r, "SELECT batch_id, record_id, native_id, "
 	    "case_native_id, aip_id, function_code, class_code, class_title, "
 	    "record_type, created::text, years, basis, trigger, "
 	    "trigger_date::text, end_date::text, state, skip_reason FROM "
 	    "disposal_items WHERE batch_id = $1::uuid AND record_id > "
-	    "$2::uuid ORDER BY record_id LIMIT 1000", 2, params) == -1)
+	    "$2::uuid ORDER BY record_id LIMIT $3::int", 3, params) == -1)
 		return -1;
 	n = db_rows(r);
 	for (i = 0; i < n; i++)
@@ -463,6 +410,11 @@ disposal_csv_new(struct api_call *copy)
 {
 	struct disposal_csv *c;
 
+	if (!api_is_uuid(copy->params[0])) {
+		api_error(copy, 404, "NOT_FOUND", "no disposal batch %s",
+		    copy->params[0]);
+		return NULL;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	snprintf(c->batch, sizeof(c->batch), "%s", copy->params[0]);

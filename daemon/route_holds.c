@@ -24,7 +24,7 @@
 
 #define HOLD_MAX_REASON		2000	/* bytes */
 #define HOLD_MAX_RECORD_IDS	10000
-#define HOLD_MAX_DESTROYED	1000	/* listed in a hold's reply */
+#define HOLD_MAX_DESTROYED	"1000"	/* listed in a hold's reply */
 
 #define HOLD_COLUMNS \
 	"h.id, h.reason, h.scope, h.function_code, h.case_native_id, " \
@@ -62,22 +62,6 @@ hold_json(struct db_result *r, int i)
 	    api_text_or_null(r, i, 12));
 }
 
-/* A reason: text that is not blank and not too long; NULL after 400. */
-static const char *
-hold_reason(struct api_call *call, json_t *body)
-{
-	const char *s = json_string_value(json_object_get(body, "reason"));
-
-	if (s == NULL || strspn(s, " \t\r\n") == strlen(s) ||
-	    strlen(s) > HOLD_MAX_REASON) {
-		api_error(call, 400, "BAD_FIELD", "reason: why (a case number, "
-		    "a request), as text of at most %d bytes",
-		    HOLD_MAX_REASON);
-		return NULL;
-	}
-	return s;
-}
-
 /* The scope of a new hold: its kind and its columns for the INSERT. */
 struct hold_scope {
 	const char	*kind;
@@ -86,7 +70,6 @@ struct hold_scope {
 	const char	*transfer_id;
 	char		 hmac[65];
 	char		*record_ids;	/* "{uuid,uuid}" */
-	size_t		 nrecord_ids;
 	json_t		*kept;		/* for the audit event */
 };
 
@@ -96,42 +79,6 @@ hold_scope_free(struct hold_scope *sc)
 	free(sc->function_code);
 	free(sc->record_ids);
 	json_decref(sc->kept);
-}
-
-static int
-hold_scope_ids(struct api_call *call, json_t *v, struct hold_scope *sc)
-{
-	const char *id;
-	size_t i, n = json_array_size(v);
-	char *p;
-
-	if (!json_is_array(v) || n == 0 || n > HOLD_MAX_RECORD_IDS) {
-		api_error(call, 400, "BAD_FIELD", "scope.record_ids: an array "
-		    "of 1 to %d record ids", HOLD_MAX_RECORD_IDS);
-		return -1;
-	}
-	if ((sc->record_ids = p = malloc(n * 37 + 3)) == NULL) {
-		api_error(call, 500, "INTERNAL", "out of memory");
-		return -1;
-	}
-	*p++ = '{';
-	for (i = 0; i < n; i++) {
-		if ((id = json_string_value(json_array_get(v, i))) == NULL ||
-		    !api_is_uuid(id)) {
-			api_error(call, 400, "BAD_FIELD", "scope.record_ids"
-			    "[%zu]: not a record id (a UUID)", i);
-			return -1;
-		}
-		if (i > 0)
-			*p++ = ',';
-		memcpy(p, id, 36);
-		p += 36;
-	}
-	*p++ = '}';
-	*p = '\0';
-	sc->nrecord_ids = n;
-	sc->kept = json_pack("{s:I}", "record_ids", (json_int_t)n);
-	return 0;
 }
 
 static int
@@ -187,7 +134,7 @@ hold_scope_parse(struct api_call *call, json_t *scope, struct hold_scope *sc)
 			return -1;
 		}
 		if (ingest_person_hmac(norm, sc->hmac) == -1) {
-			api_error(call, 500, "INTERNAL", "the person key is "
+			api_error(call, 503, "UNAVAILABLE", "the person key is "
 			    "not loaded");
 			return -1;
 		}
@@ -195,8 +142,16 @@ hold_scope_parse(struct api_call *call, json_t *scope, struct hold_scope *sc)
 		sc->kept = json_pack("{s:s}", "person_hmac", sc->hmac);
 	} else if ((v = json_object_get(scope, "record_ids")) != NULL) {
 		sc->kind = "record_ids";
-		if (hold_scope_ids(call, v, sc) == -1)
+		if (api_uuid_array(call, v, "scope.record_ids",
+		    HOLD_MAX_RECORD_IDS, &sc->record_ids) == -1)
 			return -1;
+		if (sc->record_ids == NULL) {
+			api_error(call, 400, "BAD_FIELD", "scope.record_ids: "
+			    "an array of record ids");
+			return -1;
+		}
+		sc->kept = json_pack("{s:I}", "record_ids",
+		    (json_int_t)json_array_size(v));
 	} else {
 		api_error(call, 400, "BAD_FIELD", "scope: one of "
 		    "function_code, case_native_id, record_ids, transfer_id "
@@ -274,7 +229,7 @@ hold_too_late(struct db *db, const char *id)
 	    "FROM disposal_items di JOIN records r ON r.id = di.record_id "
 	    "WHERE di.state IN ('deleting', 'destroyed') AND "
 	    HOLD_MATCH_SQL("r", "h.id = $1::uuid") " ORDER BY di.record_id "
-	    "LIMIT 1000", 1, &id) == -1)
+	    "LIMIT " HOLD_MAX_DESTROYED, 1, &id) == -1)
 		return NULL;
 	items = json_array();
 	for (i = 0; i < db_rows(r); i++)
@@ -296,7 +251,8 @@ route_hold_place(struct api_call *call, struct db *db)
 
 	if ((body = api_body_object(call)) == NULL)
 		return;
-	if ((reason = hold_reason(call, body)) == NULL ||
+	if (api_body_text(call, body, "reason", true, HOLD_MAX_REASON,
+	    &reason) == -1 ||
 	    hold_scope_parse(call, json_object_get(body, "scope"), &sc) == -1)
 		goto out;
 	/* A batch checks its items in this lock (dispose.c): the hold is
@@ -438,7 +394,8 @@ route_hold_release(struct api_call *call, struct db *db)
 
 	if ((body = api_body_object(call)) == NULL)
 		return;
-	if ((reason = hold_reason(call, body)) == NULL)
+	if (api_body_text(call, body, "reason", true, HOLD_MAX_REASON,
+	    &reason) == -1)
 		goto out;
 	params[0] = call->params[0];
 	params[1] = call->who.id;

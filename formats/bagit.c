@@ -179,7 +179,7 @@ bagit_line(char **next, long *lineno)
 }
 
 /* RFC 8493 § 2.1.3: %0A, %0D and %25 in manifest paths. */
-static void
+void
 bagit_unescape(char *s)
 {
 	char *o = s;

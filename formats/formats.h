@@ -93,6 +93,9 @@ int	digest_file(const char *path, const EVP_MD *type, char *hex,
  * "Label: value" lines, NULL-terminated) when info is not NULL.
  * Returns 0, or -1 when a file could not be read (err).
  */
+/* A manifest path as RFC 8493 §2.1.3 writes it (%0D, %0A, %25), decoded
+ * in place. */
+void	bagit_unescape(char *s);
 struct bagit_digest {
 	const char	*path;
 	const char	*sha256;

@@ -462,29 +462,6 @@ out:
 
 /* ---- after disposal --------------------------------------------------- */
 
-/* RFC 8493 §2.1.3 the other way: %0D, %0A and %25 back to bytes. */
-static void
-aip_manifest_unescape(char *s)
-{
-	char *o = s;
-
-	for (; *s; s++) {
-		if (s[0] == '%' && s[1] == '0' && (s[2] == 'D' || s[2] == 'd')) {
-			*o++ = '\r';
-			s += 2;
-		} else if (s[0] == '%' && s[1] == '0' && (s[2] == 'A' ||
-		    s[2] == 'a')) {
-			*o++ = '\n';
-			s += 2;
-		} else if (s[0] == '%' && s[1] == '2' && s[2] == '5') {
-			*o++ = '%';
-			s += 2;
-		} else
-			*o++ = *s;
-	}
-	*o = '\0';
-}
-
 /* Renames dir/name.tmp over dir/name. */
 static int
 aip_replace(const char *dir, const char *name, char *err, size_t errlen)
@@ -590,7 +567,7 @@ aip_remanifest_one(const char *dir, const char *alg,
 	while ((n = getline(&line, &cap, in)) > 0) {
 		if ((rel = aip_manifest_line(line, n)) == NULL)
 			continue;
-		aip_manifest_unescape(rel);
+		bagit_unescape(rel);
 		snprintf(file, sizeof(file), "%s/%s", dir, rel);
 		if (drop(rel, arg)) {
 			if (unlink(file) == -1 && errno != ENOENT) {

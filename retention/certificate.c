@@ -18,16 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "audit.h"
 #include "db.h"
 #include "formats.h"
 #include "retention.h"
 
-#define CERT_PAGE	5000
+#define CERT_PAGE	5000	/* items read at a time (CERT_ITEMS_SQL) */
 #define CERT_ITEMS_MARK	"\"items\":\"@ITEMS@\""
-
-#define CERT_TIME(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* The items after record id $2, in record id order. */
 #define CERT_ITEMS_SQL \
@@ -43,9 +41,10 @@
 	"ORDER BY f.version, f.path) FROM disposal_files f WHERE f.batch_id " \
 	"= di.batch_id AND f.record_id = di.record_id), '[]'))::text, " \
 	"di.record_id FROM disposal_items di WHERE di.batch_id = $1::uuid " \
-	"AND di.record_id > $2::uuid ORDER BY di.record_id LIMIT 5000"
+	"AND di.record_id > $2::uuid ORDER BY di.record_id LIMIT $3::int"
 
-char *
+/* What the key signs (malloc'd), README's recipe. */
+static char *
 certificate_envelope(const char *batch, const char *sha256_hex,
     const char *key_id)
 {
@@ -64,13 +63,15 @@ certificate_items(struct db *db, const char *batch, FILE *out, long *n)
 {
 	struct db_result *r = NULL;
 	char after[37] = "00000000-0000-0000-0000-000000000000";
-	const char *params[2] = { batch, after };
+	char page[16];
+	const char *params[3] = { batch, after, page };
 	json_t *j;
 	char *c;
 	int i, rows;
 
 	do {
-		if (db_query(db, &r, CERT_ITEMS_SQL, 2, params) == -1)
+		snprintf(page, sizeof(page), "%d", CERT_PAGE);
+		if (db_query(db, &r, CERT_ITEMS_SQL, 3, params) == -1)
 			return -1;
 		rows = db_rows(r);
 		for (i = 0; i < rows; i++) {
@@ -119,12 +120,12 @@ certificate_issue(struct db *db, const struct audit_key *k, const char *batch)
 
 	params[0] = batch;
 	if (db_query(db, &r, "SELECT b.id, b.status, b.due_on::text, "
-	    "b.function_code, b.note, p.name, " CERT_TIME("b.proposed_at") ", "
-	    "q.name, " CERT_TIME("b.decided_at") ", "
-	    CERT_TIME("b.started_at") ", " CERT_TIME("b.finished_at") ", "
+	    "b.function_code, b.note, p.name, " API_SQL_TIME("b.proposed_at") ", "
+	    "q.name, " API_SQL_TIME("b.decided_at") ", "
+	    API_SQL_TIME("b.started_at") ", " API_SQL_TIME("b.finished_at") ", "
 	    "(SELECT json_object_agg(state, n) FROM (SELECT state, count(*) "
 	    "AS n FROM disposal_items WHERE batch_id = b.id GROUP BY state) "
-	    "c)::text, " CERT_TIME("now()") " FROM disposal_batches b JOIN "
+	    "c)::text, " API_SQL_TIME("now()") " FROM disposal_batches b JOIN "
 	    "principals p ON p.id = b.proposed_by JOIN principals q ON q.id = "
 	    "b.decided_by WHERE b.id = $1::uuid", 1, params) == -1 ||
 	    db_rows(r) != 1)

@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "audit.h"
 #include "config.h"
 #include "db.h"
@@ -80,7 +81,6 @@ struct daip {
 	int		 version;	/* the disposal's version; 0: none yet */
 	bool		 failed;	/* nothing destroyed: its items fail */
 	bool		 retry;		/* step 3 to be done again, later */
-	size_t		 ngone;
 	struct strmap	 gone;		/* NativeIds of its deleting items */
 	struct bag	 bag;
 	char		 tag[65];
@@ -197,21 +197,27 @@ dispose_ids(struct dispose *d, bool (*want)(const struct daip *),
 }
 
 static bool
-want_all(const struct daip *a)
+want_ok(const struct daip *a)
 {
 	return !a->failed;
 }
 
 static bool
+want_failed(const struct daip *a)
+{
+	return a->failed;
+}
+
+static bool
 want_new(const struct daip *a)
 {
-	return !a->failed && !a->retry && a->ngone > 0 && a->version == 0;
+	return !a->failed && !a->retry && a->gone.n > 0 && a->version == 0;
 }
 
 static bool
 want_old(const struct daip *a)
 {
-	return !a->failed && a->ngone > 0 && a->version > 0;
+	return !a->failed && a->gone.n > 0 && a->version > 0;
 }
 
 static bool
@@ -292,7 +298,6 @@ dispose_load(struct dispose *d, const char *ids)
 				goto oom;
 			if (strmap_put(&a->gone, db_value(r, i, 1), 0) == -1)
 				goto oom;
-			a->ngone++;
 		}
 	db_result_free(r);
 	if (db_query(d->db, &r, "SELECT aip_id, version FROM aip_versions "
@@ -494,8 +499,8 @@ dispose_load_tombstones(struct dispose *d, const char *ids)
 	    "'created', di.created, 'retention', json_build_object('years', "
 	    "di.years, 'basis', di.basis, 'trigger', di.trigger, "
 	    "'trigger_date', di.trigger_date, 'end', di.end_date), "
-	    "'disposal_batch', di.batch_id, 'destroyed_at', to_char(now() AT "
-	    "TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'files', "
+	    "'disposal_batch', di.batch_id, 'destroyed_at', "
+	    API_SQL_TIME("now()") ", 'files', "
 	    "COALESCE((SELECT json_agg(json_build_object('version', f.version, "
 	    "'path', f.path, 'size', f.size, 'sha256', encode(f.sha256, "
 	    "'hex')) ORDER BY f.version, f.path) FROM disposal_files f WHERE "
@@ -569,7 +574,7 @@ dispose_write_bag(struct dispose *d, struct daip *a, struct db_result *files,
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(detail, sizeof(detail), "%zu records and %d files destroyed "
 	    "by disposal batch %s (proposed by %.150s, approved by %.150s); "
-	    "version %d is the AIP without them", a->ngone, destroyed,
+	    "version %d is the AIP without them", a->gone.n, destroyed,
 	    d->batch, d->proposer, d->approver, a->prev + 1);
 	ev = (struct premis_event){ "deletion", now, detail, "success",
 	    d->approver };
@@ -1027,7 +1032,7 @@ dispose_done(struct dispose *d)
 		if (!want_done(a))
 			continue;
 		details = json_pack("{s:s,s:I,s:i}", "batch", d->batch,
-		    "records", (json_int_t)a->ngone, "version", a->version);
+		    "records", (json_int_t)a->gone.n, "version", a->version);
 		if (audit_record(d->db, &(struct audit_event){ .actor = "sailo",
 		    .action = "disposal.destroy", .object_type = "aip",
 		    .object_id = a->id, .outcome = AUDIT_SUCCESS, .details =
@@ -1054,23 +1059,14 @@ dispose_fail_marks(struct dispose *d)
 	const char *params[3] = { d->batch, NULL, NULL };
 	char *ids;
 	bool oom;
-	size_t k;
 
-	for (k = 0; k < d->n; k++)
-		if (d->aips[k].failed)
-			break;
-	if (k == d->n)
+	if ((ids = dispose_ids(d, want_failed, &oom)) == NULL)
 		return;
-	for (k = 0; k < d->n; k++)
-		d->aips[k].failed = !d->aips[k].failed;	/* want_all: failed */
-	ids = dispose_ids(d, want_all, &oom);
-	for (k = 0; k < d->n; k++)
-		d->aips[k].failed = !d->aips[k].failed;
 	params[1] = ids;
 	/* The details (paths, which may name people) stay in the log. */
 	params[2] = "storage failed: nothing of it was destroyed; the "
 	    "daemon's log says where";
-	if (ids && db_query(d->db, NULL, "UPDATE disposal_items u SET state = "
+	if (db_query(d->db, NULL, "UPDATE disposal_items u SET state = "
 	    "'failed', error = $3, done_at = now() FROM "
 	    GROUP_ITEMS("'pending', 'deleting'") " di WHERE u.batch_id = "
 	    "di.batch_id AND u.record_id = di.record_id", 3, params) == -1)
@@ -1090,7 +1086,7 @@ dispose_group(struct dispose *d)
 	double t[4] = { dispose_now(), 0, 0, 0 };
 	int rc = -1;
 
-	if ((ids = dispose_ids(d, want_all, &oom)) == NULL)
+	if ((ids = dispose_ids(d, want_ok, &oom)) == NULL)
 		return -1;
 	if (db_query(d->db, NULL, "UPDATE disposal_batches SET status = "
 	    "'running', started_at = COALESCE(started_at, now()) WHERE id = "

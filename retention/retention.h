@@ -398,15 +398,13 @@ int	dispose_step(struct db *db, const struct config *cfg,
  * "certificate", "signature"}, as GET /v1/disposals/{id}/certificate gives
  * it): its canonical bytes against the signed digest, the signature, and,
  * when trusted_pubhex is not NULL, that the key is that one.  0, or -1 with
- * why.  certificate_envelope(): what the key signs (malloc'd).
+ * why.
  */
 struct json_t;
 int	certificate_issue(struct db *db, const struct audit_key *k,
 	    const char *batch);
 int	certificate_verify(const struct json_t *doc, const char *trusted_pubhex,
 	    char *why, size_t whylen);
-char	*certificate_envelope(const char *batch, const char *sha256_hex,
-	    const char *key_id);
 
 /*
  * True (an SQL condition) when an active hold covers the record row r

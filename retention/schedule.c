@@ -37,12 +37,13 @@
 	"), b AS (INSERT INTO disposal_batches (id, status, due_on, " \
 	"function_code, note, items, proposed_by, schedule_id) SELECT " \
 	"gen_random_uuid(), 'proposed', $2::date, $3, $1, count(*), " \
-	"$5::uuid, $6::uuid FROM due HAVING count(*) > 0 RETURNING id), i AS (INSERT INTO disposal_items " \
+	"$5::uuid, $6::uuid FROM due HAVING count(*) > 0 RETURNING id, " \
+	"items), i AS (INSERT INTO disposal_items " \
 	"(batch_id, record_id, aip_id, native_id, case_native_id, " \
 	"function_code, class_code, class_title, record_type, created, years, " \
 	"basis, trigger, trigger_date, end_date) SELECT b.id, due.* FROM " \
-	"due, b RETURNING 1) SELECT (SELECT id FROM b), (SELECT count(*) " \
-	"FROM i)"
+	"due, b RETURNING 1) SELECT (SELECT id FROM b), (SELECT items FROM " \
+	"b)"
 int
 disposal_propose(struct db *db, const struct disposal_proposal *p,
     char batch[37], long *items)

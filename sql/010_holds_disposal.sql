@@ -164,7 +164,6 @@ CREATE TABLE disposal_items (
 	CHECK ((state = 'failed') = (error IS NOT NULL))
 );
 CREATE INDEX disposal_items_record ON disposal_items (record_id);
-CREATE INDEX disposal_items_aip ON disposal_items (batch_id, aip_id);
 CREATE INDEX disposal_items_open ON disposal_items (batch_id, aip_id)
 	WHERE state IN ('pending', 'deleting');
 

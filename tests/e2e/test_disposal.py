@@ -271,6 +271,11 @@ def test_proposal_and_four_eyes(archive):
     r = s.get("/v1/disposals/00000000-0000-4000-8000-000000000009",
               token=s.rm, params={"format": "csv"})
     assert r.status_code == 404, r.text
+    # an id with more after it is no batch's, as in JSON (it was cut to
+    # the batch's id and streamed that batch)
+    for fmt in ({"format": "csv"}, {}):
+        r = s.get(f"/v1/disposals/{bid}XYZ", token=s.rm, params=fmt)
+        assert r.status_code == 404, (fmt, r.text[:200])
 
     # nothing more is due: every due record is in an open batch
     r = s.post("/v1/disposals", {}, token=s.rm2)
