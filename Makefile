@@ -8,12 +8,13 @@ XCFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Idaemon -Iinge
            -I$(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql) \
            -I/usr/include/libxml2
 LDLIBS  := -levent -levent_pthreads -levent_openssl -lhttp_parser -ljansson \
-           -linih -lpq -larchive -lunistring -lxml2 -lmagic -lssl -lcrypto -pthread
+           -linih -lpq -larchive -lunistring -lxml2 -lmagic -lvoikko -lssl -lcrypto -pthread
 
 # Debian packages that build, run and test Sailo (and nothing else).
 DEPS := gcc make pkg-config libevent-dev libhttp-parser-dev libjansson-dev \
         libinih-dev libssl-dev libpq-dev postgresql libcmocka-dev \
         libarchive-dev libunistring-dev libxml2-dev libmagic-dev \
+        libvoikko-dev voikko-fi \
         libxml2-utils zstd zip \
         clang libclang-rt-14-dev \
         python3 python3-pytest python3-requests python3-psycopg2 python3-tuspy \

@@ -159,6 +159,7 @@ api_call_free(struct api_call *call)
 	json_decref(call->reply);
 	json_decref(call->headers);
 	json_decref(call->who.clearance);
+	free(call->clearance_text);
 	free(call);
 }
 
@@ -367,12 +368,21 @@ int
 api_audit(struct api_call *call, struct db *db, const char *action,
     const char *object_type, const char *object_id, json_t *details)
 {
+	return api_audit_text(call, db, action, object_type, object_id,
+	    details, NULL, NULL);
+}
+
+int
+api_audit_text(struct api_call *call, struct db *db, const char *action,
+    const char *object_type, const char *object_id, json_t *details,
+    const char *text_name, const char *text)
+{
 	struct audit_event ev = {
 		.actor = call->who.name[0] ? call->who.name : "anonymous",
 		.role = call->who.name[0] ? role_name(call->who.role) : NULL,
 		.action = action, .object_type = object_type,
 		.object_id = object_id, .outcome = AUDIT_SUCCESS,
-		.details = details,
+		.details = details, .text_name = text_name, .text = text,
 	};
 
 	if (audit_record(db, &ev) == -1) {
@@ -380,6 +390,16 @@ api_audit(struct api_call *call, struct db *db, const char *action,
 		return -1;
 	}
 	return 0;
+}
+
+const char *
+api_clearance(struct api_call *call)
+{
+	if (call->clearance_text == NULL)
+		call->clearance_text = call->who.clearance ?
+		    json_dumps(call->who.clearance, JSON_COMPACT) :
+		    strdup("[]");
+	return call->clearance_text;
 }
 
 /* ---- query strings and paging ------------------------------------------ */

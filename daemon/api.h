@@ -71,6 +71,7 @@ struct api_call {
 	char			*location;	/* Location header, or NULL */
 	char			*retry_after;	/* Retry-After header, or NULL */
 	json_t			*headers;	/* more headers {name: value} */
+	char			*clearance_text; /* api_clearance() */
 	char			*text;		/* or a body of another type */
 	const char		*text_type;
 };
@@ -131,6 +132,21 @@ json_t	*api_error_body(const char *code, const char *message);
  * then set to 503). */
 int	api_audit(struct api_call *call, struct db *db, const char *action,
 	    const char *object_type, const char *object_id, json_t *details);
+
+/* api_audit with free text kept beside the event and chained by its
+ * SHA-256 only (a search query): details gain "<text_name>_sha256". */
+int	api_audit_text(struct api_call *call, struct db *db, const char *action,
+	    const char *object_type, const char *object_id, json_t *details,
+	    const char *text_name, const char *text);
+
+/* The caller's clearance as JSON text for API_SQL_CLEARANCE ("[]" when
+ * none); points into a buffer of call (valid while call lives), or NULL
+ * on ENOMEM. */
+const char *api_clearance(struct api_call *call);
+/* Parameter $n (API_SQL_CLEARANCE("3")) as the text[] that
+ * record_readable() (sql/011) takes. */
+#define API_SQL_CLEARANCE(n) \
+	"ARRAY(SELECT jsonb_array_elements_text($" n "::jsonb))"
 
 /* The JSON body as an object; on failure answers 400/415 and returns NULL. */
 json_t	*api_body_object(struct api_call *call);

@@ -226,6 +226,7 @@ serve(const struct config *cfg)
 	api_start(&sv.app);
 	(void)workers_submit(sv.app.jobs, reconcile_store_job, NULL,
 	    &sv.app);
+	(void)workers_submit(sv.app.jobs, reconcile_search_job, NULL, NULL);
 	if ((sv.app.ingest = ingest_jobs_start(&sv.app)) == NULL) {
 		fprintf(stderr, "sailo: cannot start the ingest jobs\n");
 		goto out;

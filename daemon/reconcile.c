@@ -28,6 +28,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "reconcile.h"
+#include "search.h"
 
 #define RECONCILE_PART_AGE_S	600
 
@@ -308,4 +309,18 @@ reconcile_store_job(struct db *db, void *arg)
 	}
 	json_decref(sc.batch);
 	json_decref(sc.mismatches);
+}
+
+void
+reconcile_search_job(struct db *db, void *arg)
+{
+	long n;
+
+	(void)arg;
+	if ((n = search_backfill(db, 1000)) == -1)
+		log_warn("search: cannot index older records: %s",
+		    db_error(db));
+	else if (n > 0)
+		log_info("search: indexed %ld record(s) catalogued before "
+		    "full-text search", n);
 }

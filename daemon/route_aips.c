@@ -11,8 +11,11 @@
 #include "api.h"
 #include "db.h"
 #include "package.h"
+#include "search.h"
 
-#define RECORD_COLUMNS \
+/* The record columns that record_json() reads; cl is the parameter
+ * number of the caller's clearance (api_clearance()). */
+#define RECORD_COLUMNS(cl) \
 	"r.id, r.aip_id, r.version, r.transfer_id, r.native_id, r.title, " \
 	"r.description, r.type, r.status, r.function_code, r.created::text, " \
 	"r.publicity, r.personal_data, r.retention_period, " \
@@ -20,7 +23,13 @@
 	"c.native_id, c.title, t.state, t.years, t.basis, t.trigger, " \
 	"t.trigger_date::text, t.end_date::text, t.source, t.plan_version, " \
 	"t.class_code, t.record_type, t.disagreement::text, " \
-	"r.destroyed_by, " API_SQL_TIME("r.destroyed_at")
+	"r.destroyed_by, " API_SQL_TIME("r.destroyed_at") ", " \
+	"record_readable(r.publicity, r.personal_data, " API_SQL_CLEARANCE(cl) \
+	"), record_readable(c.publicity, NULL, " API_SQL_CLEARANCE(cl) ")"
+/* Whether the caller may read record row i (column 32) and its case
+ * file's title (33): restricted records show that they exist, no more. */
+#define RECORD_READABLE(r, i)	(strcmp(db_value(r, i, 32), "t") == 0)
+#define CASE_READABLE(r, i)	(strcmp(db_value(r, i, 33), "t") == 0)
 /* The retention Sailo decided (sql/007), beside what was submitted. */
 #define RECORD_RETENTION_JOIN " LEFT JOIN retention t ON t.record_id = r.id "
 
@@ -72,7 +81,16 @@ record_json(struct db_result *r, int i)
 	    json_null() : json_integer(atoi(db_value(r, i, 13))));
 	json_object_set_new(o, "case_file", db_isnull(r, i, 17) ?
 	    json_null() : json_pack("{s:s,s:o}", "native_id",
-	    db_value(r, i, 17), "title", api_text_or_null(r, i, 18)));
+	    db_value(r, i, 17), "title", RECORD_READABLE(r, i) &&
+	    CASE_READABLE(r, i) ? api_text_or_null(r, i, 18) : json_null()));
+	/* Not the caller's to read: that it exists, no title and no
+	 * description (either may name a person). */
+	json_object_set_new(o, "restricted", json_boolean(!RECORD_READABLE(r,
+	    i)));
+	if (!RECORD_READABLE(r, i)) {
+		json_object_set_new(o, "title", json_null());
+		json_object_set_new(o, "description", json_null());
+	}
 	json_object_set_new(o, "retention", retention_json(r, i, 19));
 	/* Destroyed by disposal: what stays is the tombstone. */
 	json_object_set_new(o, "destroyed", db_isnull(r, i, 30) ? json_null() :
@@ -81,15 +99,21 @@ record_json(struct db_result *r, int i)
 	return o;
 }
 
+/* A file; one of a record the caller may not read shows no path (a file
+ * name may name a person) and no digest. */
 static json_t *
 file_json(struct db_result *r, int i)
 {
-	return json_pack("{s:s,s:I,s:s,s:o,s:o,s:o,s:o}", "path",
-	    db_value(r, i, 0), "size", (json_int_t)strtoll(db_value(r, i, 1),
-	    NULL, 10), "sha256", db_value(r, i, 2), "declared_format",
-	    api_text_or_null(r, i, 3), "mime_type", api_text_or_null(r, i, 4),
-	    "record_id", api_text_or_null(r, i, 5), "document_native_id",
-	    api_text_or_null(r, i, 6));
+	bool readable = strcmp(db_value(r, i, 7), "t") == 0;
+
+	return json_pack("{s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:b}", "path",
+	    readable ? json_string(db_value(r, i, 0)) : json_null(), "size",
+	    (json_int_t)strtoll(db_value(r, i, 1), NULL, 10), "sha256",
+	    readable ? json_string(db_value(r, i, 2)) : json_null(),
+	    "declared_format", api_text_or_null(r, i, 3), "mime_type",
+	    api_text_or_null(r, i, 4), "record_id", api_text_or_null(r, i, 5),
+	    "document_native_id", api_text_or_null(r, i, 6), "restricted",
+	    !readable);
 }
 
 static json_t *
@@ -103,17 +127,20 @@ rows_json(struct db_result *r, json_t *(*item)(struct db_result *, int))
 	return a;
 }
 
-#define FILE_COLUMNS \
-	"path, size, encode(sha256, 'hex'), declared_format, mime_type, " \
-	"record_id, document_native_id"
+/* From files f LEFT JOIN records x ON x.id = f.record_id. */
+#define FILE_COLUMNS(cl) \
+	"f.path, f.size, encode(f.sha256, 'hex'), f.declared_format, " \
+	"f.mime_type, f.record_id, f.document_native_id, x.id IS NULL OR " \
+	"record_readable(x.publicity, x.personal_data, " \
+	API_SQL_CLEARANCE(cl) ")"
 
 static void
 route_aips_get(struct api_call *call, struct db *db)
 {
 	struct db_result *a = NULL, *v = NULL, *f = NULL, *r = NULL;
 	char *version = NULL, current[16];
-	const char *params[2] = { call->params[0], NULL };
-	json_t *aip, *versions;
+	const char *params[3] = { call->params[0], NULL, NULL };
+	json_t *aip, *versions, *title, *details;
 	int i;
 
 	if (!api_is_uuid(call->params[0])) {
@@ -138,18 +165,23 @@ route_aips_get(struct api_call *call, struct db *db)
 	}
 	snprintf(current, sizeof(current), "%s", db_value(a, 0, 3));
 	params[1] = version ? version : current;
+	if ((params[2] = api_clearance(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
 	if (db_query(db, &v, "SELECT version, transfer_id, "
 	    API_SQL_TIME("created_at") ", files, bytes, "
 	    "encode(tagmanifest_sha256, 'hex'), disposal_batch FROM "
 	    "aip_versions WHERE aip_id = $1 ORDER BY version", 1,
 	    params) == -1 ||
-	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
-	    "aip_id = $1 AND version = $2::int AND destroyed_by IS NULL "
-	    "ORDER BY path", 2, params) == -1 ||
-	    db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
-	    "JOIN case_files c ON c.id = r.case_file_id" RECORD_RETENTION_JOIN
-	    "WHERE r.aip_id = $1 "
-	    "AND r.version = $2::int ORDER BY r.native_id, r.id", 2,
+	    db_query(db, &f, "SELECT " FILE_COLUMNS("3") " FROM files f "
+	    "LEFT JOIN records x ON x.id = f.record_id WHERE f.aip_id = $1 "
+	    "AND f.version = $2::int AND f.destroyed_by IS NULL ORDER BY "
+	    "f.path", 3, params) == -1 ||
+	    db_query(db, &r, "SELECT " RECORD_COLUMNS("3") " FROM records r "
+	    "LEFT JOIN case_files c ON c.id = r.case_file_id"
+	    RECORD_RETENTION_JOIN "WHERE r.aip_id = $1 "
+	    "AND r.version = $2::int ORDER BY r.native_id, r.id", 3,
 	    params) == -1)
 		goto db_failed;
 	if (version && db_rows(f) == 0) {
@@ -157,6 +189,12 @@ route_aips_get(struct api_call *call, struct db *db)
 		    call->params[0], version);
 		goto out;
 	}
+	/* Every read is an act (tiedonhallintalaki § 17). */
+	details = json_pack("{s:i}", "version", atoi(params[1]));
+	i = api_audit(call, db, "aip.read", "aip", call->params[0], details);
+	json_decref(details);
+	if (i == -1)
+		goto out;
 	versions = json_array();
 	for (i = 0; i < db_rows(v); i++)
 		/* A version is made by a transfer, or by disposal. */
@@ -167,9 +205,18 @@ route_aips_get(struct api_call *call, struct db *db)
 		    db_value(v, i, 2), "files", atoi(db_value(v, i, 3)),
 		    "bytes", (json_int_t)strtoll(db_value(v, i, 4), NULL, 10),
 		    "tagmanifest_sha256", db_value(v, i, 5)));
+	/* The AIP's title is its case file's: not shown when any of its
+	 * records is not the caller's to read. */
+	title = api_text_or_null(a, 0, 2);
+	for (i = 0; i < db_rows(r); i++)
+		if (!RECORD_READABLE(r, i) || !CASE_READABLE(r, i)) {
+			json_decref(title);
+			title = json_null();
+			break;
+		}
 	aip = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:s,s:i,s:o,s:o,s:o}",
 	    "id", db_value(a, 0, 0), "native_id", db_value(a, 0, 1), "title",
-	    api_text_or_null(a, 0, 2), "current_version", atoi(current), "source",
+	    title, "current_version", atoi(current), "source",
 	    db_value(a, 0, 4), "created_at", db_value(a, 0, 5), "updated_at",
 	    db_value(a, 0, 6), "version", atoi(params[1]), "versions",
 	    versions, "files", rows_json(f, file_json), "records",
@@ -191,11 +238,12 @@ route_records_list(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL;
 	char *after = NULL, *transfer = NULL, *function = NULL, *code = NULL;
-	char *from = NULL, *to = NULL, *publicity = NULL, *later = NULL;
-	char *due_before = NULL;
+	char *from = NULL, *to = NULL, *publicity = NULL, *q = NULL;
+	char *due_before = NULL, *words_text = NULL;
 	char limit_text[16], *next = NULL;
-	const char *params[8] = { NULL };
-	json_t *items;
+	const char *params[10] = { NULL };
+	json_t *items, *words = NULL, *details;
+	int too_many;
 	int limit, n, i;
 
 	if (api_page(call, &limit, &after) == -1)
@@ -222,12 +270,22 @@ route_records_list(struct api_call *call, struct db *db)
 		    "(YYYY-MM-DD) on the record's created date");
 		goto out;
 	}
-	/* Full text comes with search: an answer that ignored q would
-	 * look like a true one. */
-	if (api_query_param(&later, call->query, "q") != 0) {
-		api_error(call, 400, "BAD_PARAMETER", "q is not offered yet "
-		    "(it comes with full-text search)");
+	if (api_query_param(&q, call->query, "q") == -1) {
+		api_error(call, 400, "BAD_PARAMETER", "q has a bad escape");
 		goto out;
+	}
+	if (q) {
+		if (strlen(q) > 1000 || (words = search_query(q,
+		    &too_many)) == NULL || too_many ||
+		    json_array_size(words) == 0) {
+			api_error(call, 400, "BAD_PARAMETER", "q is up to %d "
+			    "words of Finnish text", SEARCH_MAX_QUERY_WORDS);
+			goto out;
+		}
+		if ((words_text = json_dumps(words, JSON_COMPACT)) == NULL) {
+			api_error(call, 500, "INTERNAL", "out of memory");
+			goto out;
+		}
 	}
 	if (api_query_param(&due_before, call->query, "due_before") == -1 ||
 	    (due_before && (strlen(due_before) != 10 ||
@@ -245,10 +303,15 @@ route_records_list(struct api_call *call, struct db *db)
 	params[5] = to;
 	params[6] = publicity;
 	params[7] = due_before;
+	params[8] = api_clearance(call);
+	params[9] = words_text;
 	/* A function prefix matches whole groups: "10 03" finds "10 03"
 	 * and "10 03 00 09", never "10 031".  due_before: as the due list
-	 * (GET /v1/retention/due) says, ends on or before it. */
-	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r "
+	 * (GET /v1/retention/due) says, ends on or before it.  q: every
+	 * word by its stem or base form (sql/011), and only in records the
+	 * caller may read (a match would tell what a restricted title
+	 * says); hits in record id order, so that paging is stable. */
+	if (db_query(db, &r, "SELECT " RECORD_COLUMNS("9") " FROM records r "
 	    "JOIN aips a ON a.id = r.aip_id LEFT JOIN case_files c ON "
 	    "c.id = r.case_file_id" RECORD_RETENTION_JOIN
 	    "WHERE ($1::uuid IS NULL OR r.id > $1::uuid) "
@@ -261,7 +324,10 @@ route_records_list(struct api_call *call, struct db *db)
 	    "AND ($7::text IS NULL OR r.publicity = $7) "
 	    "AND ($8::date IS NULL OR (t.state = 'dated' AND t.end_date <= "
 	    "$8::date)) "
-	    "ORDER BY r.id LIMIT $4::int", 8, params) == -1) {
+	    "AND ($10::jsonb IS NULL OR (r.search @@ search_tsquery("
+	    "$10::jsonb) AND record_readable(r.publicity, r.personal_data, "
+	    API_SQL_CLEARANCE("9") "))) "
+	    "ORDER BY r.id LIMIT $4::int", 10, params) == -1) {
 		if (strncmp(db_sqlstate(db), "22", 2) == 0)	/* 2012-13-01 */
 			api_error(call, 400, "BAD_PARAMETER", "from, to or "
 			    "due_before is not a calendar date");
@@ -275,6 +341,23 @@ route_records_list(struct api_call *call, struct db *db)
 		json_array_append_new(items, record_json(r, i));
 	if (n > limit)
 		next = strdup(db_value(r, limit - 1, 0));
+	/* A search is a read: its filters, the page's hits, and the query
+	 * text beside the event (chained by its digest, purgeable). */
+	details = json_pack("{s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o}", "hits",
+	    n < limit ? n : limit, "more", n > limit, "transfer_id",
+	    transfer ? json_string(transfer) : json_null(), "function",
+	    code ? json_string(code) : json_null(), "from", from ?
+	    json_string(from) : json_null(), "to", to ? json_string(to) :
+	    json_null(), "publicity", publicity ? json_string(publicity) :
+	    json_null(), "due_before", due_before ? json_string(due_before) :
+	    json_null());
+	i = api_audit_text(call, db, "record.search", "record", NULL,
+	    details, q ? "query" : NULL, q);
+	json_decref(details);
+	if (i == -1) {
+		json_decref(items);
+		goto out;
+	}
 	api_reply(call, 200, api_list(items, next));
 out:
 	free(next);
@@ -286,7 +369,9 @@ out:
 	free(to);
 	free(publicity);
 	free(due_before);
-	free(later);
+	free(q);
+	free(words_text);
+	json_decref(words);
 	db_result_free(r);
 }
 
@@ -294,7 +379,7 @@ static void
 route_records_get(struct api_call *call, struct db *db)
 {
 	struct db_result *r = NULL, *f = NULL;
-	const char *params[1] = { call->params[0] };
+	const char *params[2] = { call->params[0], api_clearance(call) };
 	json_t *rec;
 
 	if (!api_is_uuid(call->params[0])) {
@@ -302,14 +387,17 @@ route_records_get(struct api_call *call, struct db *db)
 		    call->params[0]);
 		return;
 	}
-	if (db_query(db, &r, "SELECT " RECORD_COLUMNS " FROM records r LEFT "
-	    "JOIN case_files c ON c.id = r.case_file_id" RECORD_RETENTION_JOIN
-	    "WHERE r.id = $1", 1,
-	    params) == -1 ||
-	    db_query(db, &f, "SELECT " FILE_COLUMNS " FROM files WHERE "
-	    "record_id = $1 AND version = (SELECT version FROM records WHERE "
-	    "id = $1) AND destroyed_by IS NULL ORDER BY path", 1,
-	    params) == -1) {
+	if (params[1] == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	if (db_query(db, &r, "SELECT " RECORD_COLUMNS("2") " FROM records r "
+	    "LEFT JOIN case_files c ON c.id = r.case_file_id"
+	    RECORD_RETENTION_JOIN "WHERE r.id = $1", 2, params) == -1 ||
+	    db_query(db, &f, "SELECT " FILE_COLUMNS("2") " FROM files f "
+	    "JOIN records x ON x.id = f.record_id WHERE f.record_id = $1 AND "
+	    "f.version = x.version AND f.destroyed_by IS NULL ORDER BY "
+	    "f.path", 2, params) == -1) {
 		api_db_error(call, db);
 		goto out;
 	}
@@ -318,6 +406,9 @@ route_records_get(struct api_call *call, struct db *db)
 		    call->params[0]);
 		goto out;
 	}
+	if (api_audit(call, db, "record.read", "record", call->params[0],
+	    NULL) == -1)
+		goto out;
 	rec = record_json(r, 0);
 	json_object_set_new(rec, "documents", rows_json(f, file_json));
 	api_reply(call, 200, rec);

@@ -20,6 +20,7 @@
 #include "process.h"
 #include "retain.h"
 #include "retention.h"
+#include "search.h"
 
 #define CATALOGUE_BATCH_ROWS	1000	/* rows per INSERT */
 
@@ -135,17 +136,19 @@ catalogue_batch_free(struct catalogue_batch *b)
 	"INSERT INTO records (id, aip_id, version, case_file_id, transfer_id, " \
 	"native_id, title, description, type, status, function_code, created, " \
 	"publicity, security_reason, personal_data, retention_period, " \
-	"retention_reason, retention_end, retention_trigger) SELECT x.id, " \
-	"x.aip_id, x.version, x.case_file_id, x.transfer_id, x.native_id, " \
-	"x.title, x.description, x.type, x.status, x.function_code, " \
-	"x.created, x.publicity, x.security_reason, x.personal_data, " \
-	"x.retention_period, x.retention_reason, x.retention_end, " \
-	"x.retention_trigger FROM jsonb_to_recordset($1) AS x(id uuid, " \
-	"aip_id uuid, version int, case_file_id uuid, transfer_id uuid, " \
-	"native_id text, title text, description text, type text, status " \
-	"text, function_code text, created date, publicity text, " \
-	"security_reason text, personal_data text, retention_period int, " \
-	"retention_reason text, retention_end date, retention_trigger text)"
+	"retention_reason, retention_end, retention_trigger, search) SELECT " \
+	"x.id, x.aip_id, x.version, x.case_file_id, x.transfer_id, " \
+	"x.native_id, x.title, x.description, x.type, x.status, " \
+	"x.function_code, x.created, x.publicity, x.security_reason, " \
+	"x.personal_data, x.retention_period, x.retention_reason, " \
+	"x.retention_end, x.retention_trigger, " SEARCH_VECTOR_SQL("x.title", \
+	"x.description", "x.case_title", "x.lemmas") " FROM " \
+	"jsonb_to_recordset($1) AS x(id uuid, aip_id uuid, version int, " \
+	"case_file_id uuid, transfer_id uuid, native_id text, title text, " \
+	"description text, type text, status text, function_code text, " \
+	"created date, publicity text, security_reason text, personal_data " \
+	"text, retention_period int, retention_reason text, retention_end " \
+	"date, retention_trigger text, case_title text, lemmas text)"
 
 #define RETENTION_SQL \
 	"INSERT INTO retention (record_id, state, years, basis, trigger, " \
@@ -298,7 +301,8 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
     struct pkg_record *r, size_t n, const struct pkg_casefile *cf)
 {
 	const struct pkg_common *inherit = cf ? &cf->c : NULL;
-	char rid[37];
+	const char *texts[3];
+	char rid[37], *lemmas;
 	size_t i, k;
 	json_t *row;
 
@@ -316,6 +320,18 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 		    retention_json_text(r[i].description));
 		json_object_set_new(row, "retention_trigger",
 		    catalogue_null(r[i].c.trigger));
+		/* What full-text search finds it by (ingest/search.h). */
+		texts[0] = r[i].c.title;
+		texts[1] = r[i].description;
+		texts[2] = cf ? cf->c.title : NULL;
+		if ((lemmas = search_lemmas(texts, 3)) == NULL) {
+			json_decref(row);
+			cat->records.failed = -1;
+			return;
+		}
+		json_object_set_new(row, "case_title", catalogue_null(texts[2]));
+		json_object_set_new(row, "lemmas", json_string(lemmas));
+		free(lemmas);
 		/* A record without its own publicity takes its case file's. */
 		if (r[i].c.publicity == NULL && inherit && inherit->publicity)
 			json_object_set_new(row, "publicity",

@@ -44,6 +44,7 @@
 #include "log.h"
 #include "package.h"
 #include "process.h"
+#include "search.h"
 
 /* pg_advisory_lock(PROCESS_LOCK_CLASS, hashtext(transfer id)). */
 #define PROCESS_LOCK_CLASS	"1397310540"
@@ -79,7 +80,8 @@ ingest_init(const struct config *cfg, char *err, size_t errlen)
 	int fd;
 
 	xmlInitParser();
-	if (sahke2_init(err, errlen) == -1 || early_init(cfg, err, errlen) == -1)
+	if (sahke2_init(err, errlen) == -1 || early_init(cfg, err, errlen) == -1 ||
+	    search_available(err, errlen) == -1)
 		return -1;
 	fd = open(cfg->storage_person_key_file, O_RDONLY | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT) {

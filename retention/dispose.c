@@ -478,7 +478,8 @@ dispose_redact_catalogue(struct dispose *d, const char *ids)
 	    "IN " GONE_RECORDS_SQL, 2, params) == -1 ||
 	    db_query(d->db, NULL, "UPDATE records SET title = NULL, "
 	    "description = NULL, status = NULL, security_reason = NULL, "
-	    "personal_data = NULL, destroyed_by = $1::uuid, destroyed_at = "
+	    "personal_data = NULL, search = NULL, destroyed_by = $1::uuid, "
+	    "destroyed_at = "
 	    "now() WHERE id IN " GONE_RECORDS_SQL, 2, params) == -1 ? -1 : 0;
 }
 
