@@ -35,6 +35,7 @@ static const struct api_route *const api_tables[] = {
 	route_transfers_rows,
 	route_uploads_rows,
 	route_aips_rows,
+	route_files_rows,
 	route_holds_rows,
 	route_disposals_rows,
 	NULL,
@@ -689,7 +690,8 @@ api_body_object(struct api_call *call)
 
 /* ---- matching ------------------------------------------------------------ */
 
-/* Matches path against pattern, filling {params}.  1 on a match. */
+/* Matches path against pattern, filling {params} (each segment
+ * percent-decoded).  1 on a match. */
 static int
 api_match_path(const char *pattern, const char *path, char **params)
 {
@@ -705,6 +707,10 @@ api_match_path(const char *pattern, const char *path, char **params)
 		pe = pe ? pe : p + strlen(p);
 		se = strchr(s, '/');
 		se = se ? se : s + strlen(s);
+		/* {name+} takes the rest of the path, slashes and all (a
+		 * file's path in a bag). */
+		if (*p == '{' && pe - p > 2 && pe[-2] == '+')
+			se = s + strlen(s);
 		if (*p == '{') {
 			if (se == s || np >= API_MAX_PARAMS)
 				goto no;

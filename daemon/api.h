@@ -216,6 +216,7 @@ extern const struct api_route route_retention_rows[];
 extern const struct api_route route_transfers_rows[];
 extern const struct api_route route_uploads_rows[];
 extern const struct api_route route_aips_rows[];
+extern const struct api_route route_files_rows[];
 extern const struct api_route route_holds_rows[];
 extern const struct api_route route_disposals_rows[];
 

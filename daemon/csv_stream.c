@@ -163,10 +163,14 @@ csv_stream_begin_done(struct http_request *req, void *arg)
 	c->req = req;
 	http_request_hold(req);
 	snprintf(disposition, sizeof(disposition), "attachment; "
-	    "filename=\"%s\"", c->ops->filename);
+	    "filename=\"%s\"", c->ops->filename_of ?
+	    c->ops->filename_of(c->ctx) : c->ops->filename);
 	http_add_header(req, "Content-Disposition", disposition);
-	http_reply_stream(req, 200, "text/csv; charset=utf-8", &src);
-	http_stream_write(req, c->ops->header, strlen(c->ops->header));
+	http_reply_stream(req, 200, c->ops->content_type ?
+	    c->ops->content_type : "text/csv; charset=utf-8", &src);
+	if (c->ops->header)
+		http_stream_write(req, c->ops->header,
+		    strlen(c->ops->header));
 }
 
 static void

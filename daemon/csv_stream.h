@@ -2,7 +2,8 @@
  * csv_stream.h — a route's reply as CSV (RFC 4180), streamed: batches of
  * rows are read on a request worker only as the client takes them, so a
  * million rows never sit in memory (the audit trail's export, the
- * destruction list).
+ * destruction list).  Any other stream made on a worker piece by piece
+ * goes the same way (an AIP exported as a tar).
  *
  * The route (an on_loop route) hands over a copy of its call and a
  * context; begin() runs on a worker first (checks, the snapshot, the
@@ -22,7 +23,7 @@ struct http_request;
 
 struct csv_stream_ops {
 	const char	*filename;	/* Content-Disposition */
-	const char	*header;	/* the first line, CRLF-ended */
+	const char	*header;	/* the first line, CRLF-ended, or NULL */
 	void		(*begin)(struct db *db, struct api_call *call,
 			    void *ctx);
 	/* Rows into out; *done when there are no more.  -1: stop short
@@ -30,6 +31,10 @@ struct csv_stream_ops {
 	int		(*next)(struct db *db, void *ctx, struct evbuffer *out,
 			    bool *done);
 	void		(*free)(void *ctx);
+	/* Other streams than CSV (an AIP as a tar): their type, and a
+	 * file name that begin() chose (NULL: filename). */
+	const char	*content_type;	/* NULL: CSV */
+	const char	*(*filename_of)(void *ctx);
 };
 
 /* Takes call (a copy, api_call_copy) and ctx in every case. */

@@ -287,7 +287,7 @@ static const struct csv_stream_ops audit_csv_ops = {
 	"sailo-audit.csv",
 	"seq,at,actor,role,action,object_type,object_id,outcome,details,"
 	    "prev_hash,hash\r\n",
-	audit_csv_begin, audit_csv_next, audit_csv_free,
+	audit_csv_begin, audit_csv_next, audit_csv_free, NULL, NULL,
 };
 
 static void *

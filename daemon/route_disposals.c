@@ -402,7 +402,7 @@ static const struct csv_stream_ops disposal_csv_ops = {
 	    "class_code,class_title,record_type,created,retention_years,"
 	    "retention_basis,trigger,trigger_date,retention_end,state,"
 	    "skip_reason\r\n",
-	disposal_csv_begin, disposal_csv_next, free,
+	disposal_csv_begin, disposal_csv_next, free, NULL, NULL,
 };
 
 static void *
