@@ -1,15 +1,17 @@
 /*
- * route_aips.c — the catalogue as ingest left it: GET /v1/aips/{id}
- * (files and versions), GET /v1/records (filters) and GET
- * /v1/records/{id} (with its documents).  Records managers and auditors
- * read them.  Full text search, clearance and read auditing come with
- * the access issue; these views already show what retention will need.
+ * route_aips.c — the catalogue: GET /v1/aips/{id} (files and versions),
+ * GET /v1/records (filters and Finnish full text), GET /v1/records/{id}
+ * (with its documents) and POST /v1/persons/records (a data subject's
+ * records).  Records managers and auditors read them; each read is an
+ * act in the audit trail, and a record the caller's clearance does not
+ * cover shows that it exists and no more (sql/011 record_readable).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "db.h"
+#include "ingest.h"
 #include "package.h"
 #include "search.h"
 
@@ -417,6 +419,92 @@ out:
 	db_result_free(f);
 }
 
+/*
+ * POST /v1/persons/records {"ssn", "purpose"}: every record that names a
+ * person, for a data subject's request (GDPR art. 15).  The code comes in
+ * a body, never a URL, so that no request log holds it; it is matched by
+ * its HMAC (as catalogued) and kept nowhere.  Only a principal with some
+ * clearance may ask (data-protection officers are auditors with it);
+ * what each hit shows still follows that clearance.  The request is an
+ * act with its purpose beside it (purgeable, chained by digest) and the
+ * person's HMAC, so that an auditor can see who asked about whom.
+ */
+static void
+route_persons_records(struct api_call *call, struct db *db)
+{
+	struct db_result *r = NULL;
+	const char *ssn, *purpose, *params[4];
+	char norm[12], hmac[65], limit_text[16], *after = NULL, *next = NULL;
+	json_t *body, *items = NULL, *details;
+	int limit, n, i;
+
+	if ((body = api_body_object(call)) == NULL)
+		return;
+	if (api_body_text(call, body, "purpose", true, 1000, &purpose) == -1)
+		goto out;
+	/* The message never repeats what was sent. */
+	if ((ssn = json_string_value(json_object_get(body, "ssn"))) == NULL ||
+	    strlen(ssn) > 11 || !hetu_valid(ssn, norm)) {
+		api_error(call, 400, "BAD_FIELD", "ssn: not a valid Finnish "
+		    "personal identity code");
+		goto out;
+	}
+	if (json_array_size(call->who.clearance) == 0) {
+		api_error(call, 403, "CLEARANCE_REQUIRED", "a subject access "
+		    "request needs a principal with clearance");
+		goto out;
+	}
+	if (ingest_person_hmac(norm, hmac) == -1) {
+		api_error(call, 503, "UNAVAILABLE", "the person key is not "
+		    "loaded");
+		goto out;
+	}
+	explicit_bzero(norm, sizeof(norm));
+	if (api_page(call, &limit, &after) == -1)
+		goto out;
+	if (after && !api_is_uuid(after)) {
+		api_error(call, 400, "BAD_CURSOR", "after is not a cursor "
+		    "this list gave out");
+		goto out;
+	}
+	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
+	params[0] = hmac;
+	params[1] = after;
+	params[2] = limit_text;
+	params[3] = api_clearance(call);
+	if (db_query(db, &r, "SELECT " RECORD_COLUMNS("4") " FROM records r "
+	    "JOIN record_persons p ON p.record_id = r.id JOIN aips a ON a.id "
+	    "= r.aip_id LEFT JOIN case_files c ON c.id = r.case_file_id"
+	    RECORD_RETENTION_JOIN "WHERE p.ssn_hmac = decode($1, 'hex') AND "
+	    "r.version = a.current_version AND ($2::uuid IS NULL OR r.id > "
+	    "$2::uuid) ORDER BY r.id LIMIT $3::int", 4, params) == -1) {
+		api_db_error(call, db);
+		goto out;
+	}
+	n = db_rows(r);
+	items = json_array();
+	for (i = 0; i < n && i < limit; i++)
+		json_array_append_new(items, record_json(r, i));
+	if (n > limit)
+		next = strdup(db_value(r, limit - 1, 0));
+	details = json_pack("{s:s,s:i,s:b}", "person_hmac", hmac, "hits",
+	    n < limit ? n : limit, "more", n > limit);
+	i = api_audit_text(call, db, "person.records", "person", NULL,
+	    details, "purpose", purpose);
+	json_decref(details);
+	if (i == -1)
+		goto out;
+	api_reply(call, 200, api_list(items, next));
+	items = NULL;
+out:
+	explicit_bzero(norm, sizeof(norm));
+	json_decref(items);
+	json_decref(body);
+	free(after);
+	free(next);
+	db_result_free(r);
+}
+
 const struct api_route route_aips_rows[] = {
 	{ "GET", "/v1/aips/{id}", "aips.get", ROLE_RECORDS_MANAGER |
 	    ROLE_AUDITOR, API_BODY_NONE, route_aips_get, NULL,
@@ -427,5 +515,8 @@ const struct api_route route_aips_rows[] = {
 	{ "GET", "/v1/records/{id}", "records.get", ROLE_RECORDS_MANAGER |
 	    ROLE_AUDITOR, API_BODY_NONE, route_records_get, NULL,
 	    API_POOL_REQUESTS },
+	{ "POST", "/v1/persons/records", "persons.records",
+	    ROLE_RECORDS_MANAGER | ROLE_AUDITOR, API_BODY_JSON,
+	    route_persons_records, NULL, API_POOL_REQUESTS },
 	{ NULL, NULL, NULL, 0, API_BODY_NONE, NULL, NULL, API_POOL_REQUESTS },
 };

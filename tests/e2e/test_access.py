@@ -3,6 +3,7 @@ beside snowball stems), restricted records that only cleared principals
 may read, file retrieval with Repr-Digest and Range, the AIP as a tar, and
 every read in the audit trail with its principal."""
 import base64
+import datetime
 import hashlib
 import io
 import tarfile
@@ -16,6 +17,8 @@ from test_disposal import archive, wait_batch  # noqa: F401
 from test_retention import ingest, ingest_package  # noqa: F401
 
 SECRET = "Salassa pidettävä"
+PERSON = pkggen.hetu(datetime.date(1979, 5, 17), 314)
+OTHER = pkggen.hetu(datetime.date(2001, 1, 2), 22, sign="A")
 
 
 def doc(name, seed, kb=40):
@@ -35,12 +38,13 @@ def package():
                       created="2022-03-02", docs=[doc("poytakirja", 2)],
                       description="Lautakunnan kokous"),
         pkggen.Record("A3", "Naapurien kuuleminen", "10 03 00 09",
-                      created="2022-03-03", docs=[doc("kuuleminen", 3)]),
+                      created="2022-03-03", docs=[doc("kuuleminen", 3)],
+                      ssns=[PERSON, OTHER]),
         pkggen.Record("A4", "Lausunto Virtasen terveydentilasta",
                       "10 03 00 09", created="2022-03-04", publicity=SECRET,
                       security_reason="JulkL 24 § 1 mom 25 k",
                       personal_data="sisältää erityisiä henkilötietoryhmiä",
-                      docs=[doc("lausunto", 4)]),
+                      docs=[doc("lausunto", 4)], ssns=[PERSON]),
     ]
     return pkggen.Sahke2Package(version="2019", transfer_id="SIIRTO-ACCESS",
                                 casefiles=[cf])
@@ -279,3 +283,65 @@ def test_a_disposed_title_is_found_by_no_query(archive):  # noqa: F811
     r = s.get(f"/v1/aips/{rec['aip_id']}/files/data/content/R1A.pdf",
               token=s.rm, params={"version": "1"})
     assert r.status_code == 410 and r.json()["error"]["code"] == "DISPOSED"
+
+
+def test_subject_access_request(store):
+    s = store
+    dpo = s.token("auditor", name="tietosuojavastaava",
+                  clearance=("Salassa pidettävä", "Osittain salassapidettävä",
+                             "sensitive_personal_data"))
+    secret_only = s.token("auditor", name="salassa-vain",
+                          clearance=("Salassa pidettävä",))
+    ask = {"ssn": PERSON, "purpose": "Tarkastuspyyntö 2026/41"}
+    r = s.post("/v1/persons/records", ask, token=dpo)
+    assert r.status_code == 200, r.text
+    hits = {x["native_id"]: x for x in r.json()["items"]}
+    assert sorted(hits) == ["A3", "A4"]
+    assert hits["A4"]["title"] == "Lausunto Virtasen terveydentilasta"
+    # a code of the 2000s (century sign A): another person, another list
+    r = s.post("/v1/persons/records", {"ssn": OTHER, "purpose": "x"},
+               token=s.rm)
+    assert [x["native_id"] for x in r.json()["items"]] == ["A3"]
+    # what each hit shows still follows clearance: special categories
+    # need sensitive_personal_data
+    r = s.post("/v1/persons/records", ask, token=secret_only)
+    assert r.status_code == 200, r.text
+    hits = {x["native_id"]: x for x in r.json()["items"]}
+    assert hits["A4"]["title"] is None and hits["A4"]["restricted"] is True
+    assert hits["A3"]["title"] == "Naapurien kuuleminen"
+    # paging
+    r = s.post("/v1/persons/records?limit=1", ask, token=dpo)
+    first = r.json()
+    assert len(first["items"]) == 1 and first["next"]
+    r = s.post(f"/v1/persons/records?limit=1&after={first['next']}", ask,
+               token=dpo)
+    assert len(r.json()["items"]) == 1 and r.json()["next"] is None
+    assert r.json()["items"][0]["id"] != first["items"][0]["id"]
+
+    # refused: no clearance, the wrong role, a bad code, no purpose
+    r = s.post("/v1/persons/records", ask, token=s.plain)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "CLEARANCE_REQUIRED"
+    r = s.post("/v1/persons/records", ask, token=s.bus)
+    assert r.status_code == 403, r.text
+    bad = PERSON[:-1] + ("X" if PERSON[-1] != "X" else "Y")
+    r = s.post("/v1/persons/records", dict(ask, ssn=bad), token=dpo)
+    assert r.status_code == 400 and bad not in r.text, r.text
+    r = s.post("/v1/persons/records", {"ssn": PERSON}, token=dpo)
+    assert r.status_code == 400, r.text
+
+    # the request is an act: who asked, why (beside, by digest), about
+    # whom (the HMAC); the code itself is in no event and no log line
+    events = audit(s, "person.records")
+    purpose = hashlib.sha256(ask["purpose"].encode()).hexdigest()
+    mine = [e for e in events if e["actor"] == "tietosuojavastaava"]
+    assert len(mine) == 3
+    assert all(e["details"]["purpose_sha256"] == purpose for e in mine)
+    assert mine[-1]["details"]["hits"] in (1, 2)
+    hmacs = {e["details"]["person_hmac"] for e in events}
+    assert len(hmacs) == 2
+    r = s.get("/v1/audit", token=s.auditor, params={"limit": 1000})
+    for code in (PERSON, OTHER):
+        assert code not in r.text
+        assert code not in s.log()
+    assert "tietosuojavastaava" in s.log()       # the log is there
