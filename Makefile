@@ -151,6 +151,7 @@ bench: db build/tests/httpsink build/bench/audit_bench
 	bench/ingest.sh
 	bench/retention.sh
 	bench/disposal.sh
+	bench/access.sh
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \

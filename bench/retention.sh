@@ -9,8 +9,8 @@
 #    the ends the two give are compared row by row;
 #  - the due list through the API (GET /v1/retention/due, 100 a page),
 #    p50/p95 in ms, beside the same SQL run directly.
-# The records are generated in SQL (10,000 case files of 100 records, in
-# the plan's leaf classes, dates 1990–2024).  A database of its own in the
+# The records are generated in SQL by bench/catalogue.sql (10,000 case
+# files of 100 records, in the plan's leaf classes, dates 1990–2024).  A database of its own in the
 # private cluster; dropped at the end.
 set -eu
 cd "$(dirname "$0")/.."
@@ -65,34 +65,8 @@ PY
 ./sailo plan import "$dir/plan-1.xml" >/dev/null
 
 t0=$(now)
-psql -X -q -v ON_ERROR_STOP=1 -v n="$N" "$owner" <<'SQL'
-INSERT INTO principals (id, name) VALUES
-	('00000000-0000-4000-8000-00000000b001', 'bench-bus');
-INSERT INTO transfers (id, submitted_by, package_sha256, size, status,
-	finished_at) VALUES ('00000000-0000-4000-8000-00000000b002',
-	'00000000-0000-4000-8000-00000000b001', decode(repeat('ab', 32), 'hex'),
-	1, 'accepted', now());
-CREATE TEMP TABLE codes AS SELECT row_number() OVER (ORDER BY code) AS i,
-	code FROM plan_classes WHERE version = 1 AND length(code) = 8;
-CREATE TEMP TABLE cf AS SELECT g, md5('aip' || g)::uuid AS aip,
-	md5('case' || g)::uuid AS id,
-	(SELECT code FROM codes WHERE i = 1 + g % (SELECT count(*) FROM codes))
-	AS code, date '1990-01-01' + (g * 7919 % 12784) AS finished
-	FROM generate_series(0, (:n - 1) / 100) g;
-INSERT INTO aips (id, source, native_id, current_version)
-	SELECT aip, '00000000-0000-4000-8000-00000000b001', 'HEL ' || g, 1 FROM cf;
-INSERT INTO aip_versions (aip_id, version, transfer_id, files, bytes,
-	tagmanifest_sha256) SELECT aip, 1, '00000000-0000-4000-8000-00000000b002',
-	100, 100, decode(repeat('cd', 32), 'hex') FROM cf;
-INSERT INTO case_files (id, aip_id, version, native_id, function_code,
-	finished) SELECT id, aip, 1, 'HEL ' || g, code, finished FROM cf;
-CREATE TEMP TABLE rec AS SELECT md5('rec' || r)::uuid AS id, cf.aip,
-	cf.id AS case_id, cf.code, cf.finished,
-	cf.finished - (r % 400) AS created, r
-	FROM generate_series(0, :n - 1) r JOIN cf ON cf.g = r / 100;
-INSERT INTO records (id, aip_id, version, case_file_id, transfer_id,
-	native_id, function_code, created) SELECT id, aip, 1, case_id,
-	'00000000-0000-4000-8000-00000000b002', 'R' || r, code, created FROM rec;
+psql -X -q -v ON_ERROR_STOP=1 -v n="$N" -v no_search=true "$owner" <<'SQL'
+\i bench/catalogue.sql
 INSERT INTO retention (record_id, state, source, function_code, in_case_file,
 	case_finished, case_last_action, record_created, ingested)
 	SELECT id, 'unknown', 'none', code, true, finished, finished, created,

@@ -191,7 +191,11 @@ def pdf_bytes(title, size=2048, seed=0):
     ]
     pad = max(0, size - 900)
     if pad:
-        filler = random.Random(seed).randbytes(pad)
+        # randbytes takes at most 2**31 bits at once: larger files in
+        # pieces (files up to 128 MiB are as they always were)
+        rng, piece = random.Random(seed), 128 << 20
+        filler = b"".join(rng.randbytes(min(piece, pad - o))
+                          for o in range(0, pad, piece))
         objs.append(b"<< /Length %d >>\nstream\n" % pad + filler +
                     b"\nendstream")
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
