@@ -312,7 +312,9 @@ retention_day_param(struct api_call *call, const char *name, char **out)
 }
 
 #define DUE_SQL \
-	"SELECT t.record_id, t.end_date::text, r.native_id, r.title, " \
+	"SELECT t.record_id, t.end_date::text, r.native_id, CASE WHEN " \
+	"record_readable(r.publicity, r.personal_data, " \
+	API_SQL_CLEARANCE("6") ") THEN r.title END, " \
 	"t.function_code, t.class_code, t.years, t.basis, t.trigger, " \
 	"t.trigger_date::text, r.aip_id, c.native_id, t.source " \
 	"FROM retention t JOIN records r ON r.id = t.record_id " \
@@ -348,7 +350,7 @@ route_retention_due(struct api_call *call, struct db *db)
 	struct db_result *r = NULL;
 	char *on = NULL, *code = NULL, *after = NULL, *sep, limit_text[16];
 	char *next = NULL;
-	const char *params[5];
+	const char *params[6];
 	struct ret_date day;
 	json_t *items;
 	int limit, i, n;
@@ -374,7 +376,12 @@ route_retention_due(struct api_call *call, struct db *db)
 	params[0] = on;
 	params[1] = code;
 	params[4] = limit_text;
-	if (db_query(db, &r, DUE_SQL, 5, params) == -1) {
+	/* A restricted record's title only for who may read it (sql/011). */
+	if ((params[5] = api_clearance(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	if (db_query(db, &r, DUE_SQL, 6, params) == -1) {
 		api_db_error(call, db);
 		goto out;
 	}

@@ -115,7 +115,8 @@ search_add(char *buf, size_t *len, size_t cap, const char *word, size_t n)
 }
 
 /* The compound parts of a WORDBASES value "+rakennus(rakennus)+lupa(lupa)":
- * each part's base form in parentheses, or the part itself without. */
+ * each part's base form in parentheses.  A part without one is a
+ * derivational ending ("+rakennus(rakennus)+valvo(valvoa)+n+ta"), no word. */
 static void
 search_add_parts(char *buf, size_t *len, size_t cap, const char *bases)
 {
@@ -135,8 +136,6 @@ search_add_parts(char *buf, size_t *len, size_t cap, const char *bases)
 		if (open && close)
 			search_add(buf, len, cap, open + 1,
 			    (size_t)(close - open - 1));
-		else
-			search_add(buf, len, cap, p, (size_t)(end - p));
 	}
 }
 

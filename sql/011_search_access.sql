@@ -3,12 +3,12 @@
 --
 -- Search.  PostgreSQL's finnish snowball stemmer alone misses consonant
 -- gradation ("rakennusluvan" → rakennusluv, "rakennuslupa" → rakennuslu),
--- so Sailo lemmatises with Voikko when a record is catalogued: `lemmas`
--- holds each word's base forms and compound parts ("rakennuslupa rakennus
--- lupa"), and `search` indexes them (simple configuration) beside the
--- snowball stems of the title, description and case title.  A query word
--- matches when its stem or one of its base forms is there
--- (search_tsquery).  Disposal sets both to NULL with the title.
+-- so Sailo lemmatises with Voikko when a record is catalogued: each
+-- word's base forms and compound parts ("rakennuslupa rakennus lupa") go
+-- into `search` (simple configuration) beside the snowball stems of the
+-- title, description and case title.  A query word matches by its base
+-- forms, or its stem when Voikko does not know it
+-- (search_tsquery).  Disposal sets it to NULL with the title.
 ALTER TABLE records ADD COLUMN search tsvector;
 CREATE INDEX records_search ON records USING gin (search);
 GRANT UPDATE (search) ON records TO sailo_app;
@@ -28,15 +28,20 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- q: [{"w": word, "l": [base form, …]}, …] from the query's words.  Every
--- word must match (AND); a word matches by its snowball stem or any of
--- its base forms (OR).  A stop word of the finnish configuration ("ja",
--- "on") drops out whole; NULL when nothing is left.
+-- word must match (AND).  A word Voikko knows matches by any of its base
+-- forms (OR), which the index holds for every inflected form of it; one it
+-- does not know (a name, a code) by its snowball stem.  Not both: the
+-- planner would count the two as independent and misjudge how many rows
+-- match, and walk the whole table for a rare combination.  A stop word of
+-- the finnish configuration ("ja", "on") drops out whole; NULL when
+-- nothing is left.
 CREATE FUNCTION search_tsquery(q jsonb) RETURNS tsquery
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT tsquery_and_agg(alt) FROM (
 		SELECT tsquery_or_agg(x) AS alt
 		FROM jsonb_array_elements(q) WITH ORDINALITY AS e(v, n),
 		LATERAL (SELECT plainto_tsquery('finnish', e.v->>'w') AS x
+			WHERE jsonb_array_length(e.v->'l') = 0
 			UNION ALL
 			SELECT plainto_tsquery('simple', l)
 			FROM jsonb_array_elements_text(e.v->'l') AS l) s
