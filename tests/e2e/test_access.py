@@ -127,6 +127,14 @@ def test_restricted_records_need_clearance(store):
     titles = {x["native_id"]: x["title"] for x in r.json()["items"]}
     assert titles["A4"] is None and titles["A1"] == "Rakennuslupa Mäkelänkatu 5"
 
+    # the due list, too (package retention: 10 years from 2022)
+    for token, secret_title in ((s.plain, None),
+                                (s.rm, "Lausunto Virtasen terveydentilasta")):
+        r = s.get("/v1/retention/due", token=token, params={"on": "2040-01-01"})
+        assert r.status_code == 200, r.text
+        due = {x["native_id"]: x["title"] for x in r.json()["items"]}
+        assert due["A4"] == secret_title and due["A2"] == "Pöytäkirja 12/2022"
+
     path = "data/content/" + s.docs["A4"].path
     body = s.docs["A4"].data
     r = s.get(f"/v1/aips/{s.aip}/files/{path}", token=s.plain)
