@@ -8,9 +8,9 @@
 #  (b) search over N records (default 1,000,000, bench/catalogue.sql):
 #      the daemon's start-up indexing with Voikko (records/s), then 300
 #      queries of inflected Finnish forms through GET /v1/records?q=
-#      (one, two or three words), p50/p95 in ms, beside PostgreSQL's own
-#      `finnish` full text (plainto_tsquery, the same GIN index) run
-#      directly with the same words.
+#      (one, two or three words), p50/p95 in ms, beside the same GIN index
+#      asked directly in SQL for the words' base forms (no HTTP, no Voikko,
+#      no clearance, no audit event).
 # BENCH_ACCESS=a,b picks cases.  A database and folders of its own under
 # build/bench-access; dropped at the end.
 set -eu
@@ -85,32 +85,49 @@ s.headers["Authorization"] = f"Bearer {token}"
 db = psycopg2.connect(conninfo)
 db.autocommit = True
 cur = db.cursor()
-# Forms the titles (bench/catalogue.sql) do not hold as such: genitives,
-# inessives, elatives, adessives.
-nouns = ["rakennusluvan", "pöytäkirjassa", "päätöksestä", "hakemukseen",
-         "lausunnolla", "sopimuksen", "laskusta", "tarjouksessa",
-         "valituksen", "muistiossa", "selvityksestä", "ilmoituksen",
-         "kuulutuksessa", "todistuksen", "suunnitelmasta", "katselmuksessa",
-         "pyynnön", "vastineessa", "kantelusta", "tilauksen", "asemakaavan",
-         "poikkeamisluvan", "maisematyöluvasta", "purkuluvan",
-         "toimenpideluvan", "rasitesopimuksen", "vuokrasopimuksesta",
-         "kauppakirjan", "lainhuudon", "kiinteistörekisteriotteen"]
-streets = ["Mäkelänkadulla", "Hämeentiellä", "Mannerheimintiellä",
-           "Aleksanterinkadulla", "Fredrikinkadulla", "Runeberginkadulla",
-           "Sturenkadulla", "Kustaankadulla", "Pengerkadulla",
-           "Porvoonkadulla", "Helsinginkadulla", "Kaarlenkadulla",
-           "Torkkelinkadulla", "Agricolankadulla"]
+# Forms the titles (bench/catalogue.sql) do not hold as such (genitives,
+# inessives, elatives, adessives), each with the base form a person would
+# look up: the baseline asks the same index for those base forms directly.
+nouns = {"rakennusluvan": "rakennuslupa", "pöytäkirjassa": "pöytäkirja",
+         "päätöksestä": "päätös", "hakemukseen": "hakemus",
+         "lausunnolla": "lausunto", "sopimuksen": "sopimus",
+         "laskusta": "lasku", "tarjouksessa": "tarjous",
+         "valituksen": "valitus", "muistiossa": "muistio",
+         "selvityksestä": "selvitys", "ilmoituksen": "ilmoitus",
+         "kuulutuksessa": "kuulutus", "todistuksen": "todistus",
+         "suunnitelmasta": "suunnitelma", "katselmuksessa": "katselmus",
+         "pyynnön": "pyyntö", "vastineessa": "vastine",
+         "kantelusta": "kantelu", "tilauksen": "tilaus",
+         "asemakaavan": "asemakaava", "poikkeamisluvan": "poikkeamislupa",
+         "maisematyöluvasta": "maisematyölupa", "purkuluvan": "purkulupa",
+         "toimenpideluvan": "toimenpidelupa",
+         "rasitesopimuksen": "rasitesopimus",
+         "vuokrasopimuksesta": "vuokrasopimus",
+         "kauppakirjan": "kauppakirja", "lainhuudon": "lainhuuto",
+         "kiinteistörekisteriotteen": "kiinteistörekisteriote"}
+streets = {"Mäkelänkadulla": "Mäkelänkatu", "Hämeentiellä": "Hämeentie",
+           "Mannerheimintiellä": "Mannerheimintie",
+           "Aleksanterinkadulla": "Aleksanterinkatu",
+           "Fredrikinkadulla": "Fredrikinkatu",
+           "Runeberginkadulla": "Runeberginkatu",
+           "Sturenkadulla": "Sturenkatu", "Kustaankadulla": "Kustaankatu",
+           "Pengerkadulla": "Pengerkatu", "Porvoonkadulla": "Porvoonkatu",
+           "Helsinginkadulla": "Helsinginkatu",
+           "Kaarlenkadulla": "Kaarlenkatu",
+           "Torkkelinkadulla": "Torkkelinkatu",
+           "Agricolankadulla": "Agricolankatu"}
 rng = random.Random(11)
 api, direct, hits, found, base_hits = [], [], 0, 0, 0
-sql = ("SELECT id FROM records WHERE search @@ plainto_tsquery('finnish', %s) "
+sql = ("SELECT id FROM records WHERE search @@ plainto_tsquery('simple', %s) "
        "ORDER BY id LIMIT 101")
 for i in range(300):
-    words = [rng.choice(nouns)]
+    words = [rng.choice(sorted(nouns))]
     if i % 3 >= 1:
-        words.append(rng.choice(streets))
+        words.append(rng.choice(sorted(streets)))
     if i % 3 == 2:
         words.append(str(rng.randint(1, 97)))
     q = " ".join(words)
+    base = " ".join(nouns.get(w) or streets.get(w) or w for w in words)
     t0 = time.perf_counter()
     r = s.get(f"http://127.0.0.1:{port}/v1/records",
               params={"q": q, "limit": 100}, timeout=60)
@@ -119,7 +136,7 @@ for i in range(300):
     hits += len(r.json()["items"])
     found += bool(r.json()["items"])
     t0 = time.perf_counter()
-    cur.execute(sql, (q,))
+    cur.execute(sql, (base,))
     base_hits += len(cur.fetchall())
     direct.append((time.perf_counter() - t0) * 1000)
 def pct(xs):
@@ -128,7 +145,14 @@ def pct(xs):
 a, d = pct(api), pct(direct)
 print(f"(b) search, 300 queries (1-3 inflected words, pages of 100): "
       f"API p50 {a[0]:.1f} ms p95 {a[1]:.1f} ms, {found} found something ({hits} hits); "
-      f"baseline, PostgreSQL's finnish full text direct: p50 {d[0]:.1f} ms p95 {d[1]:.1f} ms ({base_hits} hits: snowball alone misses the inflected forms)")
+      f"baseline, the same index asked for the base forms directly in SQL: p50 {d[0]:.1f} ms p95 {d[1]:.1f} ms ({base_hits} hits)")
+# What PostgreSQL's snowball stemmer alone finds for the same forms.
+snow = 0
+for w in list(nouns)[:10]:
+    cur.execute("SELECT count(*) FROM (SELECT 1 FROM records WHERE search @@ "
+                "plainto_tsquery('finnish', %s) LIMIT 1000) x", (w,))
+    snow += cur.fetchone()[0] > 0
+print(f"    (snowball stems alone find something for {snow} of 10 inflected words)")
 PY
 esac
 

@@ -93,20 +93,20 @@ search_available(char *err, size_t errlen)
 	return 0;
 }
 
-/* Appends word (n bytes) and a space to buf, unless it is there already
- * as a whole word. */
+/* Appends word (n bytes, not NUL-ended) and a space to buf, unless it is
+ * there already as a whole word. */
 static void
 search_add(char *buf, size_t *len, size_t cap, const char *word, size_t n)
 {
-	const char *p = buf;
+	const char *p = buf, *end = buf + *len, *sp;
 
 	if (n == 0 || *len + n + 2 > cap)
 		return;
-	while ((p = strstr(p, word)) != NULL && p < buf + *len) {
-		if ((p == buf || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0')
-		    && strncmp(p, word, n) == 0)
+	for (; p < end; p = sp + 1) {
+		sp = memchr(p, ' ', (size_t)(end - p));
+		sp = sp ? sp : end;
+		if ((size_t)(sp - p) == n && memcmp(p, word, n) == 0)
 			return;
-		p++;
 	}
 	memcpy(buf + *len, word, n);
 	*len += n;
