@@ -41,7 +41,11 @@
 #define HTTP_BULK_READ		(256 * 1024)
 #define HTTP_BULK_TURN		(4 * 1024 * 1024)
 #define HTTP_WRITE_LOW_WATER	(64 * 1024)	/* refill streams below */
-#define HTTP_FILE_PIECE		(256 * 1024)	/* one read of a file reply */
+/* A file reply is read in pieces on a worker; the next piece is asked for
+ * while a piece's worth still waits to be written, so that the socket
+ * never idles through a worker's round trip (at most two pieces a
+ * connection). */
+#define HTTP_FILE_PIECE		(512 * 1024)
 #define HTTP_LINGER_MS		2000	/* discard an unread body this long */
 
 enum conn_state {
@@ -745,6 +749,14 @@ file_piece_work(struct db *db, void *arg)
 }
 
 static void
+file_piece_release(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+static void
 file_piece_done(void *arg)
 {
 	struct file_piece *fp = arg;
@@ -762,7 +774,14 @@ file_piece_done(void *arg)
 		conn_close(c);
 		goto out;
 	}
-	evbuffer_add(bufferevent_get_output(c->bev), fp->buf, (size_t)fp->got);
+	/* The piece goes out as it is, not copied again. */
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), fp->buf,
+	    (size_t)fp->got, file_piece_release, NULL) == -1) {
+		log_warn("file reply: out of memory");
+		conn_close(c);
+		goto out;
+	}
+	fp->buf = NULL;
 	req->bytes_out += (uint64_t)fp->got;
 	req->file_offset += fp->got;
 	req->file_left -= (uint64_t)fp->got;
@@ -811,6 +830,8 @@ http_reply_fd(struct http_request *req, int status, const char *content_type,
 		return;
 	}
 	req->reply = REPLY_FILE;
+	/* Refilled when a piece's worth is left (HTTP_FILE_PIECE). */
+	bufferevent_setwatermark(req->conn->bev, EV_WRITE, HTTP_FILE_PIECE, 0);
 	req->fd = fd;
 	req->file_offset = offset;
 	req->file_left = req->is_head ? 0 : length;
@@ -1063,6 +1084,9 @@ conn_finish_request(struct http_conn *c)
 			conn_linger(c);
 		return;
 	}
+	if (req->reply == REPLY_FILE)
+		bufferevent_setwatermark(c->bev, EV_WRITE,
+		    HTTP_WRITE_LOW_WATER, 0);
 	request_detach(req);
 	if ((c->req = request_new(c)) == NULL) {
 		conn_close(c);
@@ -1095,7 +1119,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 		}
 		break;
 	case REPLY_FILE:
-		if (pending <= HTTP_WRITE_LOW_WATER)
+		if (pending <= HTTP_FILE_PIECE)
 			file_read_next(req);
 		break;
 	default:

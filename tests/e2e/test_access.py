@@ -191,9 +191,13 @@ def test_ranges(store):
     url = f"/v1/aips/{s.aip}/files/data/content/{d.path}"
     size = len(d.data)
 
+    # one keep-alive connection for all of them: a file reply must leave
+    # the connection ready for the next request
+    session = requests.Session()
+
     def fetch(**headers):
-        return requests.get(s.url + url, headers=dict(auth(s.rm), **headers),
-                            timeout=10)
+        return session.get(s.url + url, headers=dict(auth(s.rm), **headers),
+                           timeout=10)
 
     for header, start, end in [("bytes=10-99", 10, 99),
                                ("bytes=40000-", 40000, size - 1),
@@ -221,8 +225,10 @@ def test_ranges(store):
     assert r.status_code == 200 and r.content == d.data
     r = fetch(Range="bytes=1-2", **{"If-Range": etag})
     assert r.status_code == 206 and r.content == d.data[1:3]
-    r = requests.head(s.url + url, headers=auth(s.rm), timeout=10)
+    r = session.head(s.url + url, headers=auth(s.rm), timeout=10)
     assert r.status_code == 200 and r.headers["Content-Length"] == str(size)
+    r = session.get(s.url + "/v1/records", headers=auth(s.rm), timeout=10)
+    assert r.status_code == 200 and len(r.json()["items"]) == 4
     ranges = [e["details"]["range"] for e in audit(s, "file.read")]
     assert "10-99" in ranges and f"{size - 5}-{size - 1}" in ranges
     # not there, or not a file of this AIP
