@@ -1057,13 +1057,21 @@ static void
 conn_tls_failed(struct http_conn *c, short what)
 {
 	unsigned long e, first = 0;
-	const char *why;
+	const char *reason;
+	char why[256];
 
+	/* libevent keeps SSL_get_error()'s code (lib 0) beside OpenSSL's
+	 * queue, and hands them back last first. */
 	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		first = e;	/* they come last first */
-	if (first && (why = ERR_reason_error_string(first)) != NULL)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
+			first = e;
+	if (first) {
+		if ((reason = ERR_reason_error_string(first)) != NULL)
+			snprintf(why, sizeof(why), "%s", reason);
+		else
+			ERR_error_string_n(first, why, sizeof(why));
 		log_info("%s: TLS handshake failed: %s", c->peer, why);
-	else if (what & BEV_EVENT_TIMEOUT)
+	} else if (what & BEV_EVENT_TIMEOUT)
 		log_info("%s: TLS handshake timeout", c->peer);
 	else
 		log_info("%s: TLS handshake failed: the client closed the "

@@ -53,6 +53,9 @@ tls_server_ctx(const struct config *cfg, char *err, size_t errlen)
 	err[0] = '\0';
 	if (cfg->tls_cert[0] == '\0')
 		return NULL;
+	/* Handshake failures are logged by their reason, in words. */
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+	    OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		snprintf(err, errlen, "TLS: %s", tls_error());
 		return NULL;
