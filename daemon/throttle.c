@@ -114,15 +114,18 @@ throttle_failed(struct throttle *t, const char *peer, time_t now)
 	long long ms;
 
 	s->last_fail = now;
-	if (s->count < t->rule.block)
+	/* One line as each stage begins (not again while it lasts). */
+	if (s->count < t->rule.block) {
 		s->count++;
-	if (s->count == t->rule.limit + 1)
-		log_warn("auth: %s: %d failed logins, each %ds or less apart; "
-		    "slowing its 401s down", peer, s->count,
-		    t->rule.window_s);
-	if (s->count == t->rule.block)
-		log_warn("auth: %s: %d failed logins; 429 until it is quiet "
-		    "for %ds", peer, s->count, t->rule.window_s);
+		if (s->count == t->rule.limit + 1)
+			log_warn("auth: %s: %d failed logins, each %ds or "
+			    "less apart; slowing its 401s down", peer,
+			    s->count, t->rule.window_s);
+		if (s->count == t->rule.block)
+			log_warn("auth: %s: %d failed logins; 429 until it "
+			    "is quiet for %ds", peer, s->count,
+			    t->rule.window_s);
+	}
 	if ((over = s->count - t->rule.limit) <= 0)
 		return 0;
 	ms = over > 31 ? t->rule.max_delay_ms :

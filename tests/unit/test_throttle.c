@@ -81,7 +81,6 @@ test_a_flood_of_addresses_stays_in_the_table(void **state)
 	int i, j, still_blocked = 0;
 
 	(void)state;
-	log_open("/dev/null");		/* two lines an address */
 	for (i = 0; i < 100000; i++) {
 		snprintf(peer, sizeof(peer), "10.%d.%d.%d", i >> 16,
 		    (i >> 8) & 255, i & 255);
@@ -96,7 +95,6 @@ test_a_flood_of_addresses_stays_in_the_table(void **state)
 	}
 	assert_int_equal(still_blocked, 0);
 	throttle_free(t);
-	log_close();
 }
 
 int
@@ -108,6 +106,10 @@ main(void)
 		cmocka_unit_test(test_addresses_are_counted_apart),
 		cmocka_unit_test(test_a_flood_of_addresses_stays_in_the_table),
 	};
+	int rc;
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	log_open("/dev/null");		/* a line as each address starts */
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	log_close();
+	return rc;
 }
