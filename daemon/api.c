@@ -921,7 +921,7 @@ api_held_send(evutil_socket_t fd, short what, void *arg)
 static void
 api_hold_reply(struct http_request *req, struct api_call *call, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = { (ms + 10) / 1000, ((ms + 10) % 1000) * 1000 };
 	struct api_held *h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -939,6 +939,10 @@ api_hold_reply(struct http_request *req, struct api_call *call, int ms)
 	if (api_held_replies)
 		api_held_replies->prev = h;
 	api_held_replies = h;
+	/* Never less than asked: the loop's cached clock may be behind by
+	 * this turn's work, and libevent's clock is the coarse one (a few
+	 * ms a tick), hence the extra 10 ms. */
+	event_base_update_cache_time(call->app->base);
 	evtimer_add(h->timer, &tv);
 }
 
