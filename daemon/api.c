@@ -23,6 +23,8 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "throttle.h"
+#include "tls.h"
 #include "tokens.h"
 #include "workers.h"
 
@@ -895,14 +897,99 @@ api_deny_flush(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/*
+ * Failed logins (bad bearer tokens) by address: past
+ * server.auth_fail_limit each 401 is held back on a timer, never by a
+ * sleeping thread; from server.auth_fail_block on the address gets 429
+ * (throttle.c has the rule).  The replies held back are listed so that
+ * shutdown can free them.
+ */
+#define API_THROTTLE_SLOTS	4096
+
+struct api_held {
+	struct http_request	*req;
+	struct api_call		*call;
+	struct event		*timer;
+	struct api_held		*prev, *next;
+};
+
+static struct throttle *api_throttle;
+static struct api_held *api_held_replies;
+
+static void
+api_held_free(struct api_held *h)
+{
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		api_held_replies = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	event_free(h->timer);
+	api_call_free(h->call);
+	http_request_release(h->req);
+	free(h);
+}
+
+static void
+api_held_send(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_held *h = arg;
+
+	(void)fd;
+	(void)what;
+	api_respond(h->req, h->call);	/* nothing when the client left */
+	api_held_free(h);
+}
+
+/* Sends call's reply to req after ms; the reply is sent at once when the
+ * timer cannot be made (holding it back is a brake, not a duty). */
+static void
+api_hold_reply(struct http_request *req, struct api_call *call, int ms)
+{
+	struct timeval tv = { (ms + 10) / 1000, ((ms + 10) % 1000) * 1000 };
+	struct api_held *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->timer = evtimer_new(call->app->base, api_held_send, h)) ==
+	    NULL) {
+		free(h);
+		api_respond(req, call);
+		api_call_free(call);
+		return;
+	}
+	h->req = req;
+	h->call = call;
+	http_request_hold(req);
+	h->next = api_held_replies;
+	if (api_held_replies)
+		api_held_replies->prev = h;
+	api_held_replies = h;
+	/* Never less than asked: the loop's cached clock may be behind by
+	 * this turn's work, and libevent's clock is the coarse one (a few
+	 * ms a tick), hence the extra 10 ms. */
+	event_base_update_cache_time(call->app->base);
+	evtimer_add(h->timer, &tv);
+}
+
 void
 api_start(struct app *app)
 {
 	struct timeval tv = { 10, 0 };
+	const struct config *cfg = app->cfg;
+	struct throttle_rule rule = {
+		.limit = cfg->auth_fail_limit,
+		.window_s = cfg->auth_fail_window_s,
+		.delay_ms = cfg->auth_fail_delay_ms,
+		.max_delay_ms = cfg->auth_fail_max_delay_ms,
+		.block = cfg->auth_fail_block,
+	};
 
 	api_deny_timer = event_new(app->base, -1, EV_PERSIST, api_deny_flush,
 	    app);
 	event_add(api_deny_timer, &tv);
+	if ((api_throttle = throttle_new(&rule, API_THROTTLE_SLOTS)) == NULL)
+		log_warn("auth: out of memory: failed logins not throttled");
 }
 
 void
@@ -918,6 +1005,10 @@ api_stop(struct app *app)
 			api_deny_emit(app, &api_deny_slots[i],
 			    api_deny_slots[i].suppressed);
 	memset(api_deny_slots, 0, sizeof(api_deny_slots));
+	while (api_held_replies)
+		api_held_free(api_held_replies);
+	throttle_free(api_throttle);
+	api_throttle = NULL;
 }
 
 /* ---- the life of a call -------------------------------------------------- */
@@ -1002,20 +1093,26 @@ api_admitted(struct http_request *req, struct api_call *call)
 	api_start_work(req, call);
 }
 
+/* Who is asking: a bearer token, or else a mapped client certificate
+ * (its principal and role from server.client_map). */
 struct api_auth {
 	struct api_call	*call;
 	char		*token;		/* wiped and freed after hashing */
+	const char	*cert_principal;	/* the map's; or NULL */
+	enum role	 cert_role;
 };
 
-static void
-api_auth_work(struct db *db, void *arg)
+/* 0 when the token names a principal (call->who filled), else -1 with
+ * the reply set. */
+static int
+api_auth_token_job(struct db *db, struct api_auth *a)
 {
-	struct api_auth *a = arg;
 	struct api_call *call = a->call;
 	struct db_result *r = NULL;
 	char token_sha256[65];
 	const char *params[1] = { token_sha256 };
 	json_error_t jerr;
+	int rc = -1;
 
 	/* Hashing is work for a worker, not for the loop. */
 	token_hash(a->token, token_sha256);
@@ -1044,12 +1141,70 @@ api_auth_work(struct db *db, void *arg)
 		goto out;
 	}
 	call->who.clearance = json_loads(db_value(r, 0, 4), 0, &jerr);
+	rc = 0;
+out:
+	db_result_free(r);
+	return rc;
+}
+
+/* The principal a mapped certificate names, made on its first use as the
+ * inbox's is, so that its clearance applies and its acts have a row to
+ * point at.  0 (call->who filled, no token id), else -1 with the reply
+ * set. */
+static int
+api_auth_cert_job(struct db *db, struct api_auth *a)
+{
+	static const char *const select_sql = "SELECT id, "
+	    "array_to_json(clearance) FROM principals WHERE name = $1";
+	struct api_call *call = a->call;
+	struct db_result *r = NULL;
+	const char *params[1] = { a->cert_principal };
+	json_error_t jerr;
+	int rc = -1;
+
+	if (db_query(db, &r, select_sql, 1, params) == -1)
+		goto db_fail;
+	if (db_rows(r) == 0) {
+		db_result_free(r);
+		r = NULL;
+		if (db_query(db, NULL, "INSERT INTO principals (name) "
+		    "VALUES ($1) ON CONFLICT (name) DO NOTHING", 1,
+		    params) == -1 ||
+		    db_query(db, &r, select_sql, 1, params) == -1)
+			goto db_fail;
+	}
+	if (db_rows(r) != 1) {
+		api_error(call, 500, "INTERNAL", "the principal of a client "
+		    "certificate could not be made");
+		goto out;
+	}
+	snprintf(call->who.id, sizeof(call->who.id), "%s", db_value(r, 0, 0));
+	snprintf(call->who.name, sizeof(call->who.name), "%s",
+	    a->cert_principal);
+	call->who.role = a->cert_role;
+	call->who.clearance = json_loads(db_value(r, 0, 1), 0, &jerr);
+	rc = 0;
+	goto out;
+db_fail:
+	api_db_error(call, db);
+out:
+	db_result_free(r);
+	return rc;
+}
+
+static void
+api_auth_work(struct db *db, void *arg)
+{
+	struct api_auth *a = arg;
+	struct api_call *call = a->call;
+
+	if ((a->token ? api_auth_token_job(db, a) :
+	    api_auth_cert_job(db, a)) == -1)
+		return;
 	if (!(call->route->roles & call->who.role))
 		api_error(call, 403, "FORBIDDEN",
 		    "role %s may not use %s %s", role_name(call->who.role),
 		    call->route->method, call->route->pattern);
-out:
-	db_result_free(r);
 }
 
 static void
@@ -1057,6 +1212,8 @@ api_auth_done(struct http_request *req, void *arg)
 {
 	struct api_auth *a = arg;
 	struct api_call *call = a->call;
+	bool is_bad_token = a->token != NULL && call->status == 401;
+	int hold_ms = 0;
 
 	free(a->token);
 	free(a);
@@ -1069,11 +1226,55 @@ api_auth_done(struct http_request *req, void *arg)
 	if (call->status != 0) {	/* denied, or the database failed */
 		if (call->status == 401 || call->status == 403)
 			api_denied(call, req, call->status);
+		if (is_bad_token && api_throttle)
+			hold_ms = throttle_failed(api_throttle,
+			    http_request_peer(req), time(NULL));
+		if (hold_ms > 0) {
+			api_hold_reply(req, call, hold_ms);
+			return;
+		}
 		api_respond(req, call);
 		api_call_free(call);
 		return;
 	}
 	api_admitted(req, call);
+}
+
+/* No bearer token, but a verified client certificate: the map says who
+ * it is.  A certificate the map does not name is refused, never taken
+ * for anyone. */
+static void
+api_auth_cert(struct http_request *req, struct api_call *call,
+    const char *fingerprint)
+{
+	struct app *app = call->app;
+	const char *principal, *role;
+	struct api_auth *a;
+	char msg[256];
+
+	if (tls_map_find(app->client_map, fingerprint, &principal, &role) ==
+	    -1) {
+		api_denied(call, req, 401);
+		snprintf(msg, sizeof(msg), "the client certificate (SHA-256 "
+		    "%s) is not mapped to a principal; send a bearer token",
+		    fingerprint);
+		api_send_error(req, call, 401, "UNAUTHENTICATED", msg);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		api_send_error(req, call, 500, "INTERNAL", "out of memory");
+		return;
+	}
+	a->call = call;
+	a->cert_principal = principal;
+	(void)role_parse(role, &a->cert_role);	/* checked at start-up */
+	if (http_run(req, app->requests, api_auth_work, api_auth_done, a) ==
+	    -1) {
+		free(a);
+		call->retry_after = strdup("1");
+		api_send_error(req, call, 503, "BUSY",
+		    "the server is busy; try again shortly");
+	}
 }
 
 void
@@ -1082,8 +1283,9 @@ api_on_request(struct http_request *req, void *arg)
 	struct app *app = arg;
 	struct api_call *call;
 	struct api_auth *a;
-	const char *authz;
-	bool path_known;
+	const char *authz, *fingerprint;
+	bool path_known, has_token;
+	int wait_s;
 
 	if ((call = calloc(1, sizeof(*call))) == NULL) {
 		http_reply(req, 500, "application/json", "{}", 2);
@@ -1106,12 +1308,33 @@ api_on_request(struct http_request *req, void *arg)
 		api_admitted(req, call);
 		return;
 	}
+	/* A bearer token, when there is one, decides, also over a client
+	 * certificate: it names the caller of this request, the
+	 * certificate only whoever opened the connection. */
 	authz = http_request_header(req, "Authorization");
-	if (authz == NULL || strncasecmp(authz, "Bearer ", 7) != 0 ||
-	    authz[7] == '\0') {
+	has_token = authz && strncasecmp(authz, "Bearer ", 7) == 0 &&
+	    authz[7] != '\0';
+	fingerprint = http_request_client_fingerprint(req);
+	if (!has_token && fingerprint) {
+		api_auth_cert(req, call, fingerprint);
+		return;
+	}
+	if (!has_token) {
 		api_denied(call, req, 401);
 		api_send_error(req, call, 401, "UNAUTHENTICATED",
 		    "this route needs an Authorization: Bearer token");
+		return;
+	}
+	/* An address that guessed too often is not heard until it has been
+	 * quiet for a while, whatever token it brings now. */
+	if (api_throttle && (wait_s = throttle_blocked(api_throttle,
+	    http_request_peer(req), time(NULL))) > 0) {
+		api_denied(call, req, 429);
+		if (asprintf(&call->retry_after, "%d", wait_s) == -1)
+			call->retry_after = NULL;
+		api_send_error(req, call, 429, "TOO_MANY_REQUESTS",
+		    "too many failed logins from this address; try again "
+		    "later");
 		return;
 	}
 	if ((a = calloc(1, sizeof(*a))) == NULL) {

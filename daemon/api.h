@@ -22,6 +22,7 @@ struct event_base;
 struct http_request;
 struct metrics;
 struct health;
+struct tls_map;
 struct workers;
 
 enum role {
@@ -43,6 +44,7 @@ struct app {
 	struct health		*health;
 	struct audit_key	*audit_key;	/* signs checkpoints */
 	struct ingest_jobs	*ingest;	/* keeps transfers moving */
+	struct tls_map		*client_map;	/* server.client_map, or NULL */
 };
 
 struct principal {

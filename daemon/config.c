@@ -71,6 +71,20 @@ static const struct config_key config_keys[] = {
 	    0, 3600000, "10000"),
 	KEY("server", "health_interval_ms", CONFIG_INT, health_interval_ms,
 	    100, 600000, "1000"),
+	KEY("server", "tls_cert", CONFIG_STR, tls_cert, 0, 0, ""),
+	KEY("server", "tls_key", CONFIG_STR, tls_key, 0, 0, ""),
+	KEY("server", "client_ca", CONFIG_STR, client_ca, 0, 0, ""),
+	KEY("server", "client_map", CONFIG_STR, client_map, 0, 0, ""),
+	KEY("server", "auth_fail_limit", CONFIG_INT, auth_fail_limit,
+	    1, 1000000, "5"),
+	KEY("server", "auth_fail_window_s", CONFIG_INT, auth_fail_window_s,
+	    1, 86400, "60"),
+	KEY("server", "auth_fail_delay_ms", CONFIG_INT, auth_fail_delay_ms,
+	    0, 3600000, "1000"),
+	KEY("server", "auth_fail_max_delay_ms", CONFIG_INT,
+	    auth_fail_max_delay_ms, 0, 3600000, "30000"),
+	KEY("server", "auth_fail_block", CONFIG_INT, auth_fail_block,
+	    1, 1000000, "20"),
 	KEY("workers", "requests", CONFIG_INT, workers_requests, 0, 256, "0"),
 	KEY("workers", "jobs", CONFIG_INT, workers_jobs, 0, 256, "0"),
 	KEY("database", "conninfo", CONFIG_STR, db_conninfo, 0, 0, ""),
@@ -286,6 +300,23 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 	    strcmp(cfg->retention_precedence, "package") != 0) {
 		snprintf(err, errlen, "retention.precedence: \"%s\" is not "
 		    "longer, plan or package", cfg->retention_precedence);
+		return -1;
+	}
+	/* TLS needs both halves; client certificates need TLS, and a map
+	 * needs the CA that vouches for the certificates it names. */
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+		snprintf(err, errlen, "server.tls_cert and server.tls_key: "
+		    "set both (HTTPS) or neither (plain HTTP)");
+		return -1;
+	}
+	if (cfg->client_ca[0] && cfg->tls_cert[0] == '\0') {
+		snprintf(err, errlen, "server.client_ca needs server.tls_cert "
+		    "and server.tls_key");
+		return -1;
+	}
+	if (cfg->client_map[0] && cfg->client_ca[0] == '\0') {
+		snprintf(err, errlen, "server.client_map needs "
+		    "server.client_ca (only verified certificates are mapped)");
 		return -1;
 	}
 	if (strcmp(cfg->ingest_format_policy, "warn") != 0 &&

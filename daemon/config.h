@@ -22,6 +22,15 @@ struct config {
 	int	 max_connections;
 	int	 shutdown_grace_ms;
 	int	 health_interval_ms;
+	char	*tls_cert;		/* PEM; "" with tls_key "" = plain HTTP */
+	char	*tls_key;
+	char	*client_ca;		/* PEM CAs of client certificates */
+	char	*client_map;		/* fingerprint principal role, a line */
+	int	 auth_fail_limit;	/* bad tokens from one address … */
+	int	 auth_fail_window_s;	/* … counted until this long quiet */
+	int	 auth_fail_delay_ms;	/* first delay past the limit, doubling */
+	int	 auth_fail_max_delay_ms;
+	int	 auth_fail_block;	/* failures from which 429 */
 	/* [workers] */
 	int	 workers_requests;	/* 0 = number of cores */
 	int	 workers_jobs;		/* 0 = number of cores */

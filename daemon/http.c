@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <event2/util.h>
@@ -22,6 +23,10 @@
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +141,9 @@ struct http_conn {
 	bool			 processing;
 	bool			 process_again;
 	char			 peer[64];
+	SSL			*ssl;		/* the bufferevent's, or NULL */
+	bool			 is_tls_up;	/* handshake done */
+	char			 client_fp[65];	/* verified client cert */
 	struct http_conn	*prev, *next;
 };
 
@@ -145,6 +153,7 @@ struct http_server {
 	struct http_limits	 limits;
 	struct http_handler	 handler;
 	struct workers		*file_pool;
+	SSL_CTX			*ssl_ctx;	/* HTTPS only, when set */
 	struct http_conn	*conns;
 	int			 nconns;
 	bool			 draining;
@@ -345,6 +354,13 @@ const char *
 http_request_peer(const struct http_request *req)
 {
 	return req->conn ? req->conn->peer : "";
+}
+
+const char *
+http_request_client_fingerprint(const struct http_request *req)
+{
+	return req->conn && req->conn->client_fp[0] ? req->conn->client_fp :
+	    NULL;
 }
 
 struct evbuffer *
@@ -1015,8 +1031,9 @@ conn_close(struct http_conn *c)
 		c->req->src.cancel = NULL;
 	}
 	event_del(c->timer);
-	bufferevent_free(c->bev);
+	bufferevent_free(c->bev);	/* and the SSL, and the socket */
 	c->bev = NULL;
+	c->ssl = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1025,6 +1042,74 @@ conn_close(struct http_conn *c)
 		c->next->prev = c->prev;
 	s->nconns--;
 	conn_unref(c);
+}
+
+/* ---- TLS on a connection --------------------------------------------------- */
+
+/*
+ * The handshake is done: the client's certificate is read once for the
+ * connection.  OpenSSL has already refused one that server.client_ca does
+ * not vouch for; the verify result is checked again all the same.  One
+ * SHA-256 of a certificate costs microseconds, far less than the handshake
+ * that ran on the loop just before.
+ */
+static void
+conn_tls_up(struct http_conn *c)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	X509 *cert;
+
+	c->is_tls_up = true;
+	if (c->state == CONN_IDLE)
+		conn_arm_timer(c, c->server->limits.idle_timeout_ms);
+	if ((cert = SSL_get1_peer_certificate(c->ssl)) == NULL)
+		return;
+	if (SSL_get_verify_result(c->ssl) == X509_V_OK &&
+	    X509_digest(cert, EVP_sha256(), md, &n) == 1 && n == 32)
+		for (i = 0; i < n; i++)
+			snprintf(c->client_fp + 2 * i, 3, "%02x", md[i]);
+	X509_free(cert);
+	ERR_clear_error();
+}
+
+/* The handshake failed (plain HTTP, an old protocol, a certificate from
+ * another CA) or the client left during it: one line, then close. */
+static void
+conn_tls_failed(struct http_conn *c, short what)
+{
+	unsigned long e, first = 0;
+	const char *reason;
+	char why[256];
+
+	/* libevent keeps SSL_get_error()'s code (lib 0) beside OpenSSL's
+	 * queue, and hands them back last first. */
+	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
+			first = e;
+	if (first) {
+		if ((reason = ERR_reason_error_string(first)) != NULL)
+			snprintf(why, sizeof(why), "%s", reason);
+		else
+			ERR_error_string_n(first, why, sizeof(why));
+		log_info("%s: TLS handshake failed: %s", c->peer, why);
+	} else if (what & BEV_EVENT_TIMEOUT)
+		log_info("%s: TLS handshake timeout", c->peer);
+	else
+		log_info("%s: TLS handshake failed: the client closed the "
+		    "connection", c->peer);
+	conn_close(c);
+}
+
+/* A connection that ends cleanly says so (close_notify), so that a client
+ * reading to the end of the stream knows that it saw all of the reply. */
+static void
+conn_tls_shutdown(struct http_conn *c)
+{
+	if (c->ssl == NULL || !c->is_tls_up)
+		return;
+	(void)SSL_shutdown(c->ssl);
+	ERR_clear_error();
 }
 
 static void
@@ -1045,6 +1130,7 @@ static void
 conn_linger(struct http_conn *c)
 {
 	c->state = CONN_LINGER;
+	conn_tls_shutdown(c);
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	conn_linger_read_cb(c->bev, c);
 	bufferevent_setcb(c->bev, conn_linger_read_cb, NULL, conn_event_cb, c);
@@ -1078,9 +1164,10 @@ conn_finish_request(struct http_conn *c)
 	req->finished = true;
 	request_report(req, req->status);
 	if (req->close_after || s->draining || c->saw_eof) {
-		if (req->message_complete)
+		if (req->message_complete) {
+			conn_tls_shutdown(c);
 			conn_close(c);
-		else
+		} else
 			conn_linger(c);
 		return;
 	}
@@ -1139,6 +1226,14 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct http_conn *c = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		conn_tls_up(c);
+		return;
+	}
+	if (c->ssl && !c->is_tls_up) {
+		conn_tls_failed(c, what);
+		return;
+	}
 	/* A client may half-close after sending a whole request: it still
 	 * wants the reply.  Keep the connection while a request is under
 	 * way; conn_process closes it if the bytes buffered cannot complete
@@ -1167,6 +1262,11 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (c->ssl && !c->is_tls_up) {
+		log_info("%s: TLS handshake timeout", c->peer);
+		conn_close(c);
+		return;
+	}
 	if (c->state == CONN_HEADERS) {
 		log_info("%s: header timeout", c->peer);
 		reply_error(c->req, 408, "HEADER_TIMEOUT",
@@ -1236,7 +1336,7 @@ conn_bulk_read(struct http_conn *c)
 	size_t left;
 	int n, i;
 
-	if (fd == -1)
+	if (fd == -1 || c->ssl)		/* TLS bytes are OpenSSL's to read */
 		return 0;
 	/* The bufferevent keeps the end of its input frozen to all but
 	 * itself; this is a read of its socket too. */
@@ -1363,7 +1463,20 @@ http_server_adopt(struct http_server *s, int fd, const char *peer)
 	c->refs = 1;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	evutil_make_socket_nonblocking(fd);
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (s->ssl_ctx == NULL)
+		c->bev = bufferevent_socket_new(s->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	else if ((c->ssl = SSL_new(s->ssl_ctx)) != NULL) {
+		/* The bufferevent owns the SSL from here; when it cannot be
+		 * made, libevent has freed the SSL but left fd open. */
+		c->bev = bufferevent_openssl_socket_new(s->base, fd, c->ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (c->bev == NULL)
+			c->ssl = NULL;
+		else	/* an EOF is an EOF (see tls.c) */
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev,
+			    1);
+	}
 	c->timer = evtimer_new(s->base, conn_timer_cb, c);
 	c->req = request_new(c);
 	if (c->bev == NULL || c->timer == NULL || c->req == NULL) {
@@ -1389,7 +1502,9 @@ http_server_adopt(struct http_server *s, int fd, const char *peer)
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->state = CONN_IDLE;
-	conn_arm_timer(c, s->limits.idle_timeout_ms);
+	/* The handshake has the time the headers would have. */
+	conn_arm_timer(c, c->ssl ? s->limits.header_timeout_ms :
+	    s->limits.idle_timeout_ms);
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
@@ -1418,6 +1533,12 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 }
 
 /* ---- the server ------------------------------------------------------- */
+
+void
+http_server_set_tls(struct http_server *s, SSL_CTX *ctx)
+{
+	s->ssl_ctx = ctx;
+}
 
 struct http_server *
 http_server_new(struct event_base *base, const struct http_limits *limits,

@@ -31,6 +31,7 @@ struct evbuffer;
 struct workers;
 struct http_server;
 struct http_request;
+struct ssl_ctx_st;
 
 struct http_limits {
 	int		header_timeout_ms;	/* first byte → last header */
@@ -62,6 +63,10 @@ struct http_server *http_server_new(struct event_base *base,
 		    const struct http_limits *limits,
 		    const struct http_handler *handler,
 		    struct workers *file_pool);
+/* Serves HTTPS only, with ctx (tls.c builds it; the server does not own
+ * it and it must outlive the server).  Before any connection. */
+void		 http_server_set_tls(struct http_server *s,
+		    struct ssl_ctx_st *ctx);
 /* host:port; returns 0, or -1 with a message in err. */
 int		 http_server_listen(struct http_server *s, const char *addr,
 		    char *err, size_t errlen);
@@ -87,6 +92,10 @@ const char	*http_request_header(const struct http_request *req,
 int64_t		 http_request_content_length(const struct http_request *req);
 bool		 http_request_has_body(const struct http_request *req);
 const char	*http_request_peer(const struct http_request *req);
+/* The SHA-256 of the DER certificate the client presented and the server
+ * verified on this connection, 64 lower-case hex digits, or NULL. */
+const char	*http_request_client_fingerprint(
+		    const struct http_request *req);
 struct evbuffer	*http_request_body(struct http_request *req); /* gathered */
 uint64_t	 http_request_body_bytes(const struct http_request *req);
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <libxml/parser.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <locale.h>
@@ -35,6 +36,7 @@
 #include "migrate.h"
 #include "reconcile.h"
 #include "retention.h"
+#include "tls.h"
 #include "tokens.h"
 #include "workers.h"
 
@@ -64,6 +66,7 @@ usage(void)
 struct serve {
 	struct app		 app;
 	struct http_server	*http;
+	SSL_CTX			*tls;		/* NULL: plain HTTP */
 	struct event		*sigterm, *sigint, *sighup;
 	struct event		*checkpoint_timer;
 	bool			 checkpoint_running;
@@ -179,6 +182,19 @@ serve(const struct config *cfg)
 	memset(&sv, 0, sizeof(sv));
 	serve_raise_fd_limit();
 	signal(SIGPIPE, SIG_IGN);
+	/* Keys, certificates and the client map are read before anything
+	 * starts: a bad one stops here, as any bad setting does. */
+	sv.tls = tls_server_ctx(cfg, err, sizeof(err));
+	if (sv.tls == NULL && err[0]) {
+		fprintf(stderr, "sailo: %s\n", err);
+		return 2;
+	}
+	if (cfg->client_map[0] && (sv.app.client_map =
+	    tls_map_load(cfg->client_map, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "sailo: %s\n", err);
+		SSL_CTX_free(sv.tls);
+		return 2;
+	}
 	if ((conninfo = config_conninfo(cfg, false)) == NULL) {
 		fprintf(stderr, "sailo: cannot build the database conninfo\n");
 		return 1;
@@ -245,6 +261,8 @@ serve(const struct config *cfg)
 	handler.arg = &sv.app;
 	sv.http = http_server_new(sv.app.base, &limits, &handler,
 	    sv.app.requests);
+	if (sv.http && sv.tls)
+		http_server_set_tls(sv.http, sv.tls);
 	if (sv.http == NULL ||
 	    http_server_listen(sv.http, cfg->listen, err, sizeof(err)) == -1) {
 		fprintf(stderr, "sailo: %s\n", sv.http ? err : "out of memory");
@@ -272,8 +290,10 @@ serve(const struct config *cfg)
 		    serve_inbox_tick, &sv);
 		event_add(sv.inbox_timer, &tick);
 	}
-	log_info("sailo %s listening on %s (port %d), %d request and %d job "
-	    "workers", SAILO_VERSION, cfg->listen, http_server_port(sv.http),
+	log_info("sailo %s listening on %s (port %d, %s), %d request and %d "
+	    "job workers", SAILO_VERSION, cfg->listen,
+	    http_server_port(sv.http), sv.tls == NULL ? "HTTP" :
+	    cfg->client_ca[0] ? "HTTPS, client certificates" : "HTTPS",
 	    workers_threads(sv.app.requests), workers_threads(sv.app.jobs));
 
 	event_base_dispatch(sv.app.base);
@@ -295,6 +315,8 @@ out:
 		workers_stop(sv.app.jobs);
 	ingest_jobs_free(sv.app.ingest);
 	http_server_free(sv.http);
+	SSL_CTX_free(sv.tls);
+	tls_map_free(sv.app.client_map);
 	workers_free(sv.app.requests);
 	workers_free(sv.app.jobs);
 	audit_chainer_stop();	/* after the last act */

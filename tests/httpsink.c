@@ -4,8 +4,10 @@
  * discarded; the reply says how many bytes came.  Built without
  * sanitizers so that its memory figures are the real ones.
  *
- *   httpsink [PORT [MAX_BODY_BYTES [BODY_TIMEOUT_MS]]]
+ *   httpsink [PORT [MAX_BODY_BYTES [BODY_TIMEOUT_MS [CERT KEY]]]]
  *
+ * With CERT and KEY (PEM) it serves HTTPS only, with the daemon's TLS
+ * settings (tls.c).
  * Prints "port N" on stdout once listening.  SIGTERM drains and exits 0.
  * GET /delay?ms=N answers after N ms (a slow handler); GET /stream?bytes=N answers N bytes as a chunked stream; GET
  * /file?path=P answers file P as a file reply (a test program on
@@ -26,7 +28,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
+#include "config.h"
 #include "http.h"
+#include "tls.h"
 #include "workers.h"
 
 static struct event_base *base;
@@ -251,6 +257,8 @@ main(int argc, char **argv)
 	struct http_handler handler = { sink_request, NULL, NULL };
 	struct workers *pool;
 	struct event *sig;
+	struct config cfg = { .tls_cert = "", .tls_key = "", .client_ca = "" };
+	SSL_CTX *tls = NULL;
 	char addr[64], err[256];
 
 	snprintf(addr, sizeof(addr), "127.0.0.1:%s", argc > 1 ? argv[1] : "0");
@@ -258,11 +266,21 @@ main(int argc, char **argv)
 		max_body = strtoull(argv[2], NULL, 10);
 	if (argc > 3)
 		limits.body_timeout_ms = atoi(argv[3]);
+	if (argc > 5) {
+		cfg.tls_cert = argv[4];
+		cfg.tls_key = argv[5];
+		if ((tls = tls_server_ctx(&cfg, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "httpsink: %s\n", err);
+			return 1;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	evthread_use_pthreads();
 	base = event_base_new();
 	pool = workers_new(base, "files", 1, 64, NULL);
 	server = http_server_new(base, &limits, &handler, pool);
+	if (tls)
+		http_server_set_tls(server, tls);
 	if (http_server_listen(server, addr, err, sizeof(err)) == -1) {
 		fprintf(stderr, "httpsink: %s\n", err);
 		return 1;
@@ -274,6 +292,7 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 	workers_stop(pool);
 	http_server_free(server);
+	SSL_CTX_free(tls);
 	workers_free(pool);
 	event_free(sig);
 	event_base_free(base);

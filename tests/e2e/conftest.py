@@ -89,9 +89,13 @@ def fresh_database():
 class Sailo:
     """One running `sailo serve`, its log, and helpers to talk to it."""
 
-    def __init__(self, database, tmp_path, port=None, **settings):
+    def __init__(self, database, tmp_path, port=None, ca=None, **settings):
+        """ca: with server_tls_cert set, the CA file that requests verifies
+        the daemon's certificate with (the URL is then https)."""
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = "server_tls_cert" in settings
+        self.verify = ca if ca else True
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
         self.log_path = tmp_path / f"sailo-{self.port}.log"
         self.env = dict(os.environ,
                         SAILO_SERVER_LISTEN=f"127.0.0.1:{self.port}",
@@ -108,7 +112,8 @@ class Sailo:
         while True:
             assert self.proc.poll() is None, self.proc.stderr.read().decode()
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=1,
+                                verify=self.verify).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
@@ -126,10 +131,12 @@ class Sailo:
         return out.stdout.strip()
 
     def get(self, path, token=None, **kw):
+        kw.setdefault("verify", self.verify)
         return requests.get(self.url + path, headers=auth(token), timeout=10,
                             **kw)
 
     def post(self, path, body, token=None, **kw):
+        kw.setdefault("verify", self.verify)
         return requests.post(self.url + path, headers=auth(token),
                              data=json.dumps(body), timeout=10, **kw)
 

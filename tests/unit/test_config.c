@@ -185,6 +185,16 @@ test_shipped_conf_holds_the_defaults(void **state)
 	assert_int_equal(f->cfg.max_connections, def.max_connections);
 	assert_int_equal(f->cfg.shutdown_grace_ms, def.shutdown_grace_ms);
 	assert_int_equal(f->cfg.health_interval_ms, def.health_interval_ms);
+	assert_string_equal(f->cfg.tls_cert, def.tls_cert);
+	assert_string_equal(f->cfg.tls_key, def.tls_key);
+	assert_string_equal(f->cfg.client_ca, def.client_ca);
+	assert_string_equal(f->cfg.client_map, def.client_map);
+	assert_int_equal(f->cfg.auth_fail_limit, def.auth_fail_limit);
+	assert_int_equal(f->cfg.auth_fail_window_s, def.auth_fail_window_s);
+	assert_int_equal(f->cfg.auth_fail_delay_ms, def.auth_fail_delay_ms);
+	assert_int_equal(f->cfg.auth_fail_max_delay_ms,
+	    def.auth_fail_max_delay_ms);
+	assert_int_equal(f->cfg.auth_fail_block, def.auth_fail_block);
 	assert_int_equal(f->cfg.workers_requests, def.workers_requests);
 	assert_int_equal(f->cfg.workers_jobs, def.workers_jobs);
 	assert_string_equal(f->cfg.db_conninfo, def.db_conninfo);
