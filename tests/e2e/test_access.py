@@ -6,6 +6,7 @@ import base64
 import datetime
 import hashlib
 import io
+import subprocess
 import tarfile
 
 import pytest
@@ -15,6 +16,7 @@ import pkggen
 from conftest import auth
 from test_disposal import archive, wait_batch  # noqa: F401
 from test_retention import ingest, ingest_package  # noqa: F401
+from test_tls import pki, tls_settings  # noqa: F401
 
 SECRET = "Salassa pidettävä"
 PERSON = pkggen.hetu(datetime.date(1979, 5, 17), 314)
@@ -359,3 +361,41 @@ def test_subject_access_request(store):
         assert code not in r.text
         assert code not in s.log()
     assert "tietosuojavastaava" in s.log()       # the log is there
+
+
+def test_files_and_export_over_tls(ingest, pki, tmp_path,  # noqa: F811
+                                   monkeypatch):
+    """The same reads through HTTPS: a file read in pieces on a worker and
+    an export streamed, byte for byte, with curl --cacert."""
+    # the ingest helpers' own requests trust the test CA too
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", pki.ca)
+    s = ingest(**tls_settings(pki))
+    assert s.url.startswith("https://")
+    pkg = package()
+    ingest_package(s, pkg)
+    r = s.get("/v1/records", token=s.rm)
+    assert r.status_code == 200, r.text
+    aip = r.json()["items"][0]["aip_id"]
+    d = pkg.casefiles[0].records[3].docs[0]
+    out = tmp_path / "doc.pdf"
+    res = subprocess.run(
+        ["curl", "-sS", "-f", "--cacert", pki.ca, "-D", "-", "-o", str(out),
+         "-H", f"Authorization: Bearer {s.rm}", "-H", "Range: bytes=100-",
+         f"{s.url}/v1/aips/{aip}/files/data/content/{d.path}"],
+        capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("HTTP/1.1 206"), res.stdout
+    assert out.read_bytes() == d.data[100:]
+    digest = base64.b64encode(hashlib.sha256(d.data).digest()).decode()
+    headers = dict((k.lower(), v.strip()) for k, _, v in (
+        line.partition(":") for line in res.stdout.splitlines()[1:] if line))
+    assert headers["repr-digest"] == f"sha-256=:{digest}:"
+    tar = tmp_path / "aip.tar"
+    res = subprocess.run(
+        ["curl", "-sS", "-f", "--cacert", pki.ca, "-o", str(tar), "-H",
+         f"Authorization: Bearer {s.rm}", f"{s.url}/v1/aips/{aip}/export"],
+        capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    with tarfile.open(tar) as t:
+        got = t.extractfile(f"{aip}-v1/data/content/{d.path}").read()
+    assert got == d.data
