@@ -150,6 +150,18 @@ const char *api_clearance(struct api_call *call);
 #define API_SQL_CLEARANCE(n) \
 	"ARRAY(SELECT jsonb_array_elements_text($" n "::jsonb))"
 
+/* Whether every kept record and every case file of AIP $1 is readable
+ * with clearance $n (sql/011 record_readable): the condition for its
+ * title, its metadata files (sahke2.xml names every title) and an
+ * export. */
+#define API_SQL_AIP_READABLE(n) \
+	"(NOT EXISTS (SELECT 1 FROM records y WHERE y.aip_id = $1::uuid AND " \
+	"y.destroyed_by IS NULL AND NOT record_readable(y.publicity, " \
+	"y.personal_data, " API_SQL_CLEARANCE(n) ")) AND NOT EXISTS (SELECT " \
+	"1 FROM case_files z WHERE z.aip_id = $1::uuid AND NOT " \
+	"record_readable(z.publicity, z.personal_data, " \
+	API_SQL_CLEARANCE(n) ")))"
+
 /* The JSON body as an object; on failure answers 400/415 and returns NULL. */
 json_t	*api_body_object(struct api_call *call);
 /* Text field name of body, at most max bytes (required: present and not

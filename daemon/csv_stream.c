@@ -148,6 +148,7 @@ csv_stream_begin_done(struct http_request *req, void *arg)
 	struct http_stream_source src = { csv_stream_pull, csv_stream_cancel,
 	    c };
 	struct api_call *call = c->call;
+	const struct csv_stream_ops *ops = c->ops;
 	char disposition[256];
 
 	if (req == NULL) {
@@ -166,11 +167,12 @@ csv_stream_begin_done(struct http_request *req, void *arg)
 	    "filename=\"%s\"", c->ops->filename_of ?
 	    c->ops->filename_of(c->ctx) : c->ops->filename);
 	http_add_header(req, "Content-Disposition", disposition);
-	http_reply_stream(req, 200, c->ops->content_type ?
-	    c->ops->content_type : "text/csv; charset=utf-8", &src);
-	if (c->ops->header)
-		http_stream_write(req, c->ops->header,
-		    strlen(c->ops->header));
+	/* For HEAD the stream is cancelled (and c freed) at once: c is not
+	 * touched after this. */
+	http_reply_stream(req, 200, ops->content_type ? ops->content_type :
+	    "text/csv; charset=utf-8", &src);
+	if (ops->header)
+		http_stream_write(req, ops->header, strlen(ops->header));
 }
 
 static void

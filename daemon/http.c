@@ -632,10 +632,12 @@ reply_start(struct http_request *req, int status, const char *content_type,
 	evbuffer_add_buffer(out, req->out_headers);
 	evbuffer_add(out, "\r\n", 2);
 
-	/* No more request bytes are wanted while replying. */
+	/* No more request bytes are wanted while replying; the reply has
+	 * started, so its deadline is met (a long download or export must
+	 * not be cut at reply_timeout_ms: a stalled client is caught by the
+	 * write timeout). */
 	bufferevent_disable(c->bev, EV_READ);
-	if (c->state != CONN_HANDLE && c->state != CONN_ADMIT)
-		event_del(c->timer);
+	event_del(c->timer);
 	c->state = req->close_after ? CONN_CLOSING : CONN_HANDLE;
 }
 

@@ -27,7 +27,8 @@
 	"t.class_code, t.record_type, t.disagreement::text, " \
 	"r.destroyed_by, " API_SQL_TIME("r.destroyed_at") ", " \
 	"record_readable(r.publicity, r.personal_data, " API_SQL_CLEARANCE(cl) \
-	"), record_readable(c.publicity, NULL, " API_SQL_CLEARANCE(cl) ")"
+	"), record_readable(c.publicity, c.personal_data, " \
+	API_SQL_CLEARANCE(cl) ")"
 /* Whether the caller may read record row i (column 32) and its case
  * file's title (33): restricted records show that they exist, no more. */
 #define RECORD_READABLE(r, i)	(strcmp(db_value(r, i, 32), "t") == 0)
@@ -142,7 +143,7 @@ route_aips_get(struct api_call *call, struct db *db)
 	struct db_result *a = NULL, *v = NULL, *f = NULL, *r = NULL;
 	char *version = NULL, current[16];
 	const char *params[3] = { call->params[0], NULL, NULL };
-	json_t *aip, *versions, *title, *details;
+	json_t *aip, *versions, *details;
 	int i;
 
 	if (!api_is_uuid(call->params[0])) {
@@ -156,10 +157,18 @@ route_aips_get(struct api_call *call, struct db *db)
 		    "from 1");
 		goto out;
 	}
-	if (db_query(db, &a, "SELECT a.id, a.native_id, a.title, "
+	if ((params[2] = api_clearance(call)) == NULL) {
+		api_error(call, 500, "INTERNAL", "out of memory");
+		goto out;
+	}
+	/* The AIP's title is its case file's: shown only when all that the
+	 * AIP keeps, in any version, is the caller's to read. */
+	if (db_query(db, &a, "SELECT a.id, a.native_id, CASE WHEN "
+	    API_SQL_AIP_READABLE("2") " THEN a.title END, "
 	    "a.current_version, p.name, " API_SQL_TIME("a.created_at") ", "
 	    API_SQL_TIME("a.updated_at") " FROM aips a JOIN principals p ON "
-	    "p.id = a.source WHERE a.id = $1", 1, params) == -1)
+	    "p.id = a.source WHERE a.id = $1", 2, (const char *[]){
+	    params[0], params[2] }) == -1)
 		goto db_failed;
 	if (db_rows(a) != 1) {
 		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
@@ -167,10 +176,6 @@ route_aips_get(struct api_call *call, struct db *db)
 	}
 	snprintf(current, sizeof(current), "%s", db_value(a, 0, 3));
 	params[1] = version ? version : current;
-	if ((params[2] = api_clearance(call)) == NULL) {
-		api_error(call, 500, "INTERNAL", "out of memory");
-		goto out;
-	}
 	if (db_query(db, &v, "SELECT version, transfer_id, "
 	    API_SQL_TIME("created_at") ", files, bytes, "
 	    "encode(tagmanifest_sha256, 'hex'), disposal_batch FROM "
@@ -207,18 +212,9 @@ route_aips_get(struct api_call *call, struct db *db)
 		    db_value(v, i, 2), "files", atoi(db_value(v, i, 3)),
 		    "bytes", (json_int_t)strtoll(db_value(v, i, 4), NULL, 10),
 		    "tagmanifest_sha256", db_value(v, i, 5)));
-	/* The AIP's title is its case file's: not shown when any of its
-	 * records is not the caller's to read. */
-	title = api_text_or_null(a, 0, 2);
-	for (i = 0; i < db_rows(r); i++)
-		if (!RECORD_READABLE(r, i) || !CASE_READABLE(r, i)) {
-			json_decref(title);
-			title = json_null();
-			break;
-		}
 	aip = json_pack("{s:s,s:s,s:o,s:i,s:s,s:s,s:s,s:i,s:o,s:o,s:o}",
 	    "id", db_value(a, 0, 0), "native_id", db_value(a, 0, 1), "title",
-	    title, "current_version", atoi(current), "source",
+	    api_text_or_null(a, 0, 2), "current_version", atoi(current), "source",
 	    db_value(a, 0, 4), "created_at", db_value(a, 0, 5), "updated_at",
 	    db_value(a, 0, 6), "version", atoi(params[1]), "versions",
 	    versions, "files", rows_json(f, file_json), "records",
@@ -328,7 +324,8 @@ route_records_list(struct api_call *call, struct db *db)
 	    "$8::date)) "
 	    "AND ($10::jsonb IS NULL OR (r.search @@ search_tsquery("
 	    "$10::jsonb) AND record_readable(r.publicity, r.personal_data, "
-	    API_SQL_CLEARANCE("9") "))) "
+	    API_SQL_CLEARANCE("9") ") AND record_readable(c.publicity, "
+	    "c.personal_data, " API_SQL_CLEARANCE("9") "))) "
 	    "ORDER BY r.id LIMIT $4::int", 10, params) == -1) {
 		if (strncmp(db_sqlstate(db), "22", 2) == 0)	/* 2012-13-01 */
 			api_error(call, 400, "BAD_PARAMETER", "from, to or "

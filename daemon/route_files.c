@@ -16,6 +16,7 @@
 #include <fts.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,6 @@
 #define FILES_TAR_PIECE		(256 * 1024)	/* file bytes read at once */
 #define FILES_TAR_BATCH		(1024 * 1024)	/* tar bytes per pull */
 
-/* Whether every kept record of AIP $1 is readable with clearance $n: the
- * condition for its metadata files (sahke2.xml names every title) and
- * for an export. */
-#define FILES_ALL_READABLE(n) \
-	"NOT EXISTS (SELECT 1 FROM records y WHERE y.aip_id = $1::uuid AND " \
-	"y.destroyed_by IS NULL AND NOT record_readable(y.publicity, " \
-	"y.personal_data, " API_SQL_CLEARANCE(n) "))"
 
 /* A refused read is an act too (denied), with why. */
 static void
@@ -112,7 +106,9 @@ files_range(const char *h, uint64_t size, uint64_t *start, uint64_t *len)
 		b = strtoull(p + 1, &end, 10);
 		if (end == p + 1 || *end || errno)
 			return 0;
-		if (b == 0 || size == 0)
+		if (size == 0)		/* the whole (empty) file */
+			return 0;
+		if (b == 0)
 			return -1;
 		*len = b < size ? b : size;
 		*start = size - *len;
@@ -172,7 +168,7 @@ files_get_work(struct db *db, void *arg)
 	 * the bag (the submitted metadata) by all of its records'. */
 	if (db_query(db, &r, "SELECT f.version, f.size, encode(f.sha256, "
 	    "'hex'), f.mime_type, f.destroyed_by, f.record_id, CASE WHEN "
-	    "x.id IS NULL THEN " FILES_ALL_READABLE("4") " ELSE "
+	    "x.id IS NULL THEN " API_SQL_AIP_READABLE("4") " ELSE "
 	    "record_readable(x.publicity, x.personal_data, "
 	    API_SQL_CLEARANCE("4") ") END, encode(f.sha256, 'base64') FROM "
 	    "files f JOIN aips a ON a.id = "
@@ -385,6 +381,7 @@ struct files_tar {
 	FTS		*fts;
 	struct archive	*a;
 	struct evbuffer	*sink;		/* where the archive writes now */
+	bool		 closed;	/* written to its end */
 	int		 fd;		/* the file being copied, or -1 */
 	char		*buf;
 };
@@ -395,6 +392,8 @@ files_tar_write(struct archive *a, void *arg, const void *data, size_t len)
 	struct files_tar *t = arg;
 
 	(void)a;
+	if (t->sink == NULL)		/* freed before any pull: discard */
+		return (la_ssize_t)len;
 	if (evbuffer_add(t->sink, data, len) == -1)
 		return -1;
 	return (la_ssize_t)len;
@@ -417,8 +416,13 @@ files_tar_free(void *ctx)
 		close(t->fd);
 	if (t->fts)
 		fts_close(t->fts);
-	if (t->a)
+	if (t->a) {
+		/* A tar not written to its end is abandoned, not closed: its
+		 * end blocks would go to no client. */
+		if (!t->closed)
+			archive_write_fail(t->a);
 		archive_write_free(t->a);
+	}
 	free(t->buf);
 	free(t);
 }
@@ -453,7 +457,7 @@ files_tar_begin(struct db *db, struct api_call *call, void *ctx)
 		goto out;
 	}
 	if (db_query(db, &r, "SELECT v.version, v.files, v.bytes, "
-	    FILES_ALL_READABLE("3") " FROM aip_versions v JOIN aips a ON "
+	    API_SQL_AIP_READABLE("3") " FROM aip_versions v JOIN aips a ON "
 	    "a.id = v.aip_id WHERE v.aip_id = $1::uuid AND v.version = "
 	    "coalesce($2::int, a.current_version)", 3, params) == -1) {
 		api_db_error(call, db);
@@ -569,6 +573,7 @@ files_tar_next(struct db *db, void *ctx, struct evbuffer *out, bool *done)
 			if (rc == 1) {
 				if (archive_write_close(t->a) != ARCHIVE_OK)
 					return -1;
+				t->closed = true;
 				*done = true;
 				return 0;
 			}

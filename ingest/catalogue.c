@@ -303,6 +303,7 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 	const struct pkg_common *inherit = cf ? &cf->c : NULL;
 	const char *texts[3];
 	char rid[37], *lemmas;
+	json_t *case_title;
 	size_t i, k;
 	json_t *row;
 
@@ -320,16 +321,21 @@ catalogue_records(struct job *j, struct catalogue *cat, struct unit *u,
 		    retention_json_text(r[i].description));
 		json_object_set_new(row, "retention_trigger",
 		    catalogue_null(r[i].c.trigger));
-		/* What full-text search finds it by (ingest/search.h). */
-		texts[0] = r[i].c.title;
-		texts[1] = r[i].description;
-		texts[2] = cf ? cf->c.title : NULL;
-		if ((lemmas = search_lemmas(texts, 3)) == NULL) {
+		/* What full-text search finds it by (ingest/search.h): the
+		 * texts as catalogued, an identity code withheld. */
+		case_title = retention_json_text(cf ? cf->c.title : NULL);
+		texts[0] = json_string_value(json_object_get(row, "title"));
+		texts[1] = json_string_value(json_object_get(row,
+		    "description"));
+		texts[2] = json_string_value(case_title);
+		if (case_title == NULL ||
+		    (lemmas = search_lemmas(texts, 3)) == NULL) {
+			json_decref(case_title);
 			json_decref(row);
 			cat->records.failed = -1;
 			return;
 		}
-		json_object_set_new(row, "case_title", catalogue_null(texts[2]));
+		json_object_set_new(row, "case_title", case_title);
 		json_object_set_new(row, "lemmas", json_string(lemmas));
 		free(lemmas);
 		/* A record without its own publicity takes its case file's. */

@@ -344,20 +344,24 @@ search_backfill(struct db *db, int batch)
 {
 	struct db_result *r = NULL;
 	json_t *rows = NULL;
-	char limit[16], *json = NULL, *lemmas;
-	const char *texts[3], *params[1];
+	char limit[16], last[37] = "", *json = NULL, *lemmas;
+	const char *texts[3], *params[2];
 	long done = 0;
 	int i;
 
 	snprintf(limit, sizeof(limit), "%d", batch);
-	params[0] = limit;
 	for (;;) {
-		/* Skipped rows are locked by another daemon doing the same. */
+		/* In id order from where the batch before ended, so that no
+		 * batch reads again what is done.  Skipped rows are locked by
+		 * another daemon doing the same. */
+		params[0] = limit;
+		params[1] = last[0] ? last : NULL;
 		if (db_begin(db) == -1 ||
 		    db_query(db, &r, "SELECT r.id, r.title, r.description, "
 		    "c.title FROM records r LEFT JOIN case_files c ON c.id = "
 		    "r.case_file_id WHERE r.search IS NULL AND r.destroyed_by "
-		    "IS NULL LIMIT $1::int FOR UPDATE OF r SKIP LOCKED", 1,
+		    "IS NULL AND ($2::uuid IS NULL OR r.id > $2::uuid) ORDER BY "
+		    "r.id LIMIT $1::int FOR UPDATE OF r SKIP LOCKED", 2,
 		    params) == -1)
 			goto fail;
 		if (db_rows(r) == 0)
@@ -385,7 +389,8 @@ search_backfill(struct db *db, int batch)
 		    "text, lemmas text) WHERE r.id = x.id", 1, params) == -1 ||
 		    db_commit(db) == -1)
 			goto fail;
-		params[0] = limit;
+		snprintf(last, sizeof(last), "%s", db_value(r, db_rows(r) - 1,
+		    0));
 		done += db_rows(r);
 		db_result_free(r);
 		r = NULL;

@@ -8,6 +8,7 @@ import hashlib
 import io
 import subprocess
 import tarfile
+import time
 
 import pytest
 import requests
@@ -48,8 +49,16 @@ def package():
                       personal_data="sisältää erityisiä henkilötietoryhmiä",
                       docs=[doc("lausunto", 4)], ssns=[PERSON]),
     ]
+    # a case whose own publicity restricts it: its title names a person,
+    # its one record is public
+    hidden = pkggen.CaseFile("HEL 2022-78", "Huoltajuusasia Meikäläinen",
+                             "10 03 00 09", created="2022-04-01",
+                             publicity=SECRET)
+    hidden.records = [
+        pkggen.Record("B1", "Kuulutus 3/2022", "10 03 00 09",
+                      created="2022-04-01", docs=[doc("kuulutus", 5)])]
     return pkggen.Sahke2Package(version="2019", transfer_id="SIIRTO-ACCESS",
-                                casefiles=[cf])
+                                casefiles=[cf, hidden])
 
 
 @pytest.fixture
@@ -65,6 +74,7 @@ def store(ingest):
     assert r.status_code == 200, r.text
     s.recs = {x["native_id"]: x for x in r.json()["items"]}
     s.aip = s.recs["A1"]["aip_id"]
+    s.hidden_aip = s.recs["B1"]["aip_id"]
     s.docs = {r.native_id: r.docs[0] for r in s.pkg.records()}
     return s
 
@@ -129,6 +139,23 @@ def test_restricted_records_need_clearance(store):
     titles = {x["native_id"]: x["title"] for x in r.json()["items"]}
     assert titles["A4"] is None and titles["A1"] == "Rakennuslupa Mäkelänkatu 5"
 
+    # a restricted case: its public record is shown, the case's title
+    # is not, nor found, nor in the submitted metadata or an export
+    r = s.get(f"/v1/records/{s.recs['B1']['id']}", token=s.plain)
+    assert r.json()["title"] == "Kuulutus 3/2022"
+    assert r.json()["case_file"] == {"native_id": "HEL 2022-78",
+                                     "title": None}
+    assert "Meikäläinen" not in r.text
+    r = s.get(f"/v1/aips/{s.hidden_aip}", token=s.plain)
+    assert r.json()["title"] is None and "Meikäläinen" not in r.text
+    assert search(s, "Meikäläisen", token=s.plain) == []
+    assert search(s, "Meikäläisen") == ["B1"]
+    for path in ("files/data/metadata/sahke2.xml", "export"):
+        r = s.get(f"/v1/aips/{s.hidden_aip}/{path}", token=s.plain)
+        assert r.status_code == 403, (path, r.text)
+    r = s.get(f"/v1/aips/{s.hidden_aip}", token=s.rm)
+    assert r.json()["title"] == "Huoltajuusasia Meikäläinen"
+
     # the due list, too (package retention: 10 years from 2022)
     for token, secret_title in ((s.plain, None),
                                 (s.rm, "Lausunto Virtasen terveydentilasta")):
@@ -175,7 +202,7 @@ def test_restricted_records_need_clearance(store):
     assert ("ilman-selvitysta", "success",
             hashlib.sha256(s.docs["A1"].data).hexdigest()) in reads
     exports = [(e["actor"], e["outcome"]) for e in audit(s, "aip.export")]
-    assert exports == [("ilman-selvitysta", "denied")]
+    assert exports == [("ilman-selvitysta", "denied")] * 2
     views = [(e["actor"], e["object_id"]) for e in audit(s, "record.read")]
     assert ("ilman-selvitysta", secret["id"]) in views
     searches = audit(s, "record.search")
@@ -230,7 +257,7 @@ def test_ranges(store):
     r = session.head(s.url + url, headers=auth(s.rm), timeout=10)
     assert r.status_code == 200 and r.headers["Content-Length"] == str(size)
     r = session.get(s.url + "/v1/records", headers=auth(s.rm), timeout=10)
-    assert r.status_code == 200 and len(r.json()["items"]) == 4
+    assert r.status_code == 200 and len(r.json()["items"]) == 5
     ranges = [e["details"]["range"] for e in audit(s, "file.read")]
     assert "10-99" in ranges and f"{size - 5}-{size - 1}" in ranges
     # not there, or not a file of this AIP
@@ -270,10 +297,16 @@ def test_export_is_the_bag(store):
         digest, path = line.split(" ", 1)
         assert hashlib.sha256(files[path.strip()]).hexdigest() == digest
     for nid, d in s.docs.items():
-        assert files["data/content/" + d.path] == d.data, nid
-    e = audit(s, "aip.export")
-    assert [(x["object_id"], x["outcome"]) for x in e] == [(s.aip, "success")]
-    assert e[0]["details"]["version"] == 1
+        if nid.startswith("A"):         # B1 is in the other case's AIP
+            assert files["data/content/" + d.path] == d.data, nid
+    # HEAD of streamed replies: headers only, and the daemon goes on
+    for path in (f"/v1/aips/{s.aip}/export", "/v1/audit?format=csv"):
+        r = requests.head(s.url + path, headers=auth(
+            s.auditor if "audit" in path else s.rm), timeout=10)
+        assert r.status_code == 200 and r.content == b"", path
+    e = [x for x in audit(s, "aip.export") if x["outcome"] == "success"]
+    assert len(e) == 2 and {x["object_id"] for x in e} == {s.aip}
+    assert e[-1]["details"]["version"] == 1
 
 
 def test_a_disposed_title_is_found_by_no_query(archive):  # noqa: F811
@@ -399,3 +432,24 @@ def test_files_and_export_over_tls(ingest, pki, tmp_path,  # noqa: F811
     with tarfile.open(tar) as t:
         got = t.extractfile(f"{aip}-v1/data/content/{d.path}").read()
     assert got == d.data
+
+
+def test_a_slow_download_outlives_the_reply_deadline(ingest):  # noqa: F811
+    """server.reply_timeout_ms bounds the wait for a reply to start, never
+    how long a large file takes to go out to a slow reader."""
+    s = ingest(server_reply_timeout_ms=1000)
+    d = pkggen.Doc("iso.pdf", pkggen.pdf_bytes("iso", 24 << 20, 9), "C1-d0")
+    cf = pkggen.CaseFile("HEL 2022-90", "Kartoitus", "10 03 00 09",
+                         created="2022-05-01")
+    cf.records = [pkggen.Record("C1", "Ilmakuva", "10 03 00 09",
+                                created="2022-05-01", docs=[d])]
+    ingest_package(s, pkggen.Sahke2Package(version="2019", casefiles=[cf],
+                                           transfer_id="SIIRTO-ISO"))
+    aip = s.get("/v1/records", token=s.rm).json()["items"][0]["aip_id"]
+    r = requests.get(f"{s.url}/v1/aips/{aip}/files/data/content/iso.pdf",
+                     headers=auth(s.rm), stream=True, timeout=30)
+    assert r.status_code == 200
+    first = r.raw.read(65536)
+    time.sleep(2.5)                     # well past the reply deadline
+    rest = r.raw.read()
+    assert first + rest == d.data
