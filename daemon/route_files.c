@@ -381,7 +381,6 @@ struct files_tar {
 	FTS		*fts;
 	struct archive	*a;
 	struct evbuffer	*sink;		/* where the archive writes now */
-	bool		 closed;	/* written to its end */
 	int		 fd;		/* the file being copied, or -1 */
 	char		*buf;
 };
@@ -417,10 +416,11 @@ files_tar_free(void *ctx)
 	if (t->fts)
 		fts_close(t->fts);
 	if (t->a) {
-		/* A tar not written to its end is abandoned, not closed: its
-		 * end blocks would go to no client. */
-		if (!t->closed)
-			archive_write_fail(t->a);
+		/* A tar not written to its end is closed into no buffer
+		 * (files_tar_write discards when there is no sink): its end
+		 * blocks would go to no client.  archive_write_fail() would
+		 * leak libarchive's block buffer. */
+		t->sink = NULL;
 		archive_write_free(t->a);
 	}
 	free(t->buf);
@@ -439,8 +439,9 @@ files_tar_begin(struct db *db, struct api_call *call, void *ctx)
 {
 	struct files_tar *t = ctx;
 	struct db_result *r = NULL;
-	char *version = NULL, *paths[2];
+	char *version = NULL;
 	const char *params[3];
+	struct stat st = { 0 };
 	json_t *details;
 	int rc;
 
@@ -483,11 +484,12 @@ files_tar_begin(struct db *db, struct api_call *call, void *ctx)
 	    t->version);
 	snprintf(t->dir, sizeof(t->dir), "%s/aips/%s/v%s",
 	    call->app->cfg->storage_root, t->aip_id, t->version);
-	paths[0] = t->dir;
-	paths[1] = NULL;
-	if ((t->buf = malloc(FILES_TAR_PIECE)) == NULL ||
-	    (t->fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR,
-	    files_tar_name_cmp)) == NULL ||
+	/* The walk starts at the first pull: glibc's fts_close() leaks the
+	 * root of a walk that never read. */
+	if (stat(t->dir, &st) == -1 || !S_ISDIR(st.st_mode))
+		errno = errno ? errno : ENOTDIR;
+	if (!S_ISDIR(st.st_mode) ||
+	    (t->buf = malloc(FILES_TAR_PIECE)) == NULL ||
 	    (t->a = archive_write_new()) == NULL ||
 	    archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(t->a, 1) != ARCHIVE_OK ||
@@ -566,6 +568,13 @@ files_tar_next(struct db *db, void *ctx, struct evbuffer *out, bool *done)
 
 	(void)db;
 	t->sink = out;
+	if (t->fts == NULL) {
+		char *paths[2] = { t->dir, NULL };
+
+		if ((t->fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR,
+		    files_tar_name_cmp)) == NULL)
+			return -1;
+	}
 	while (evbuffer_get_length(out) < FILES_TAR_BATCH) {
 		if (t->fd == -1) {
 			if ((rc = files_tar_entry(t)) == -1)
@@ -573,7 +582,6 @@ files_tar_next(struct db *db, void *ctx, struct evbuffer *out, bool *done)
 			if (rc == 1) {
 				if (archive_write_close(t->a) != ARCHIVE_OK)
 					return -1;
-				t->closed = true;
 				*done = true;
 				return 0;
 			}
