@@ -39,6 +39,7 @@ psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner"
 pid=
 hpid=
 cleanup() {
+	set +e			# a killed child's status must not end the cleanup
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	[ -n "$hpid" ] && kill "$hpid" 2>/dev/null && wait "$hpid" 2>/dev/null
 	psql -X -q "host=$root/var/run dbname=sailo user=sailo_owner" \

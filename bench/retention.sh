@@ -31,6 +31,7 @@ psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner"
 	-c "CREATE DATABASE $db"
 pid=
 cleanup() {
+	set +e			# a killed child's status must not end the cleanup
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	if [ -n "${BENCH_KEEP:-}" ]; then
 		echo "kept: database $db"
