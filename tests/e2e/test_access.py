@@ -408,7 +408,7 @@ def test_files_and_export_over_tls(ingest, pki, tmp_path,  # noqa: F811
     ingest_package(s, pkg)
     r = s.get("/v1/records", token=s.rm)
     assert r.status_code == 200, r.text
-    aip = r.json()["items"][0]["aip_id"]
+    aip = {x["native_id"]: x["aip_id"] for x in r.json()["items"]}["A4"]
     d = pkg.casefiles[0].records[3].docs[0]
     out = tmp_path / "doc.pdf"
     res = subprocess.run(
