@@ -395,6 +395,39 @@ api_audit_text(struct api_call *call, struct db *db, const char *action,
 	return 0;
 }
 
+void
+api_audit_denied(struct api_call *call, struct db *db, const char *action,
+    const char *object_type, const char *object_id, const char *why)
+{
+	json_t *details = json_pack("{s:s}", "why", why);
+	struct audit_event ev = {
+		.actor = call->who.name, .role = role_name(call->who.role),
+		.action = action, .object_type = object_type,
+		.object_id = object_id, .outcome = AUDIT_DENIED,
+		.details = details,
+	};
+
+	if (audit_record(db, &ev) == -1)
+		log_warn("%s refused (%s), not recorded: %s", action, why,
+		    db_error(db));
+	json_decref(details);
+}
+
+int
+api_version_param(struct api_call *call, char **version)
+{
+	if (api_query_param(version, call->query, "version") == -1 ||
+	    (*version && (strlen(*version) > 9 || strspn(*version,
+	    "0123456789") != strlen(*version) || atoi(*version) < 1))) {
+		free(*version);
+		*version = NULL;
+		api_error(call, 400, "BAD_PARAMETER", "version is a number "
+		    "from 1");
+		return -1;
+	}
+	return 0;
+}
+
 const char *
 api_clearance(struct api_call *call)
 {

@@ -141,6 +141,16 @@ int	api_audit_text(struct api_call *call, struct db *db, const char *action,
 	    const char *object_type, const char *object_id, json_t *details,
 	    const char *text_name, const char *text);
 
+/* A refused act (outcome denied, details {"why": why}), alone: the caller
+ * has rolled back or is in no transaction.  A failure to record it is
+ * logged; the refusal's reply stands either way. */
+void	api_audit_denied(struct api_call *call, struct db *db,
+	    const char *action, const char *object_type, const char *object_id,
+	    const char *why);
+/* ?version=N (a number from 1) into *version (malloc'd; NULL when
+ * absent).  0, or -1 after 400. */
+int	api_version_param(struct api_call *call, char **version);
+
 /* The caller's clearance as JSON text for API_SQL_CLEARANCE ("[]" when
  * none); points into a buffer of call (valid while call lives), or NULL
  * on ENOMEM. */

@@ -150,13 +150,8 @@ route_aips_get(struct api_call *call, struct db *db)
 		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
 		return;
 	}
-	if (api_query_param(&version, call->query, "version") == -1 ||
-	    (version && (atoi(version) < 1 || strspn(version, "0123456789") !=
-	    strlen(version) || strlen(version) > 9))) {
-		api_error(call, 400, "BAD_PARAMETER", "version is a number "
-		    "from 1");
+	if (api_version_param(call, &version) == -1)
 		goto out;
-	}
 	if ((params[2] = api_clearance(call)) == NULL) {
 		api_error(call, 500, "INTERNAL", "out of memory");
 		goto out;
@@ -231,6 +226,36 @@ out:
 	db_result_free(r);
 }
 
+/* limit, and after: a record id this list gave out.  0, or -1 after 400. */
+static int
+records_page_args(struct api_call *call, int *limit, char **after)
+{
+	if (api_page(call, limit, after) == -1)
+		return -1;
+	if (*after && !api_is_uuid(*after)) {
+		free(*after);
+		*after = NULL;
+		api_error(call, 400, "BAD_CURSOR", "after is not a cursor "
+		    "this list gave out");
+		return -1;
+	}
+	return 0;
+}
+
+/* A page of records from r, read with LIMIT limit + 1 in id order; *next
+ * is the last one's id when there are more (malloc'd), else NULL. */
+static json_t *
+records_page(struct db_result *r, int limit, char **next)
+{
+	json_t *items = json_array();
+	int i;
+
+	for (i = 0; i < db_rows(r) && i < limit; i++)
+		json_array_append_new(items, record_json(r, i));
+	*next = db_rows(r) > limit ? strdup(db_value(r, limit - 1, 0)) : NULL;
+	return items;
+}
+
 static void
 route_records_list(struct api_call *call, struct db *db)
 {
@@ -244,13 +269,8 @@ route_records_list(struct api_call *call, struct db *db)
 	int too_many;
 	int limit, n, i;
 
-	if (api_page(call, &limit, &after) == -1)
+	if (records_page_args(call, &limit, &after) == -1)
 		return;
-	if ((after && !api_is_uuid(after))) {
-		api_error(call, 400, "BAD_CURSOR", "after is not a cursor "
-		    "this list gave out");
-		goto out;
-	}
 	if (api_query_param(&transfer, call->query, "transfer_id") == -1 ||
 	    (transfer && !api_is_uuid(transfer)) ||
 	    api_query_param(&function, call->query, "function") == -1 ||
@@ -335,11 +355,7 @@ route_records_list(struct api_call *call, struct db *db)
 		goto out;
 	}
 	n = db_rows(r);
-	items = json_array();
-	for (i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, record_json(r, i));
-	if (n > limit)
-		next = strdup(db_value(r, limit - 1, 0));
+	items = records_page(r, limit, &next);
 	/* A search is a read: its filters, the page's hits, and the query
 	 * text beside the event (chained by its digest, purgeable). */
 	details = json_pack("{s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o}", "hits",
@@ -457,13 +473,8 @@ route_persons_records(struct api_call *call, struct db *db)
 		goto out;
 	}
 	explicit_bzero(norm, sizeof(norm));
-	if (api_page(call, &limit, &after) == -1)
+	if (records_page_args(call, &limit, &after) == -1)
 		goto out;
-	if (after && !api_is_uuid(after)) {
-		api_error(call, 400, "BAD_CURSOR", "after is not a cursor "
-		    "this list gave out");
-		goto out;
-	}
 	snprintf(limit_text, sizeof(limit_text), "%d", limit + 1);
 	params[0] = hmac;
 	params[1] = after;
@@ -479,11 +490,7 @@ route_persons_records(struct api_call *call, struct db *db)
 		goto out;
 	}
 	n = db_rows(r);
-	items = json_array();
-	for (i = 0; i < n && i < limit; i++)
-		json_array_append_new(items, record_json(r, i));
-	if (n > limit)
-		next = strdup(db_value(r, limit - 1, 0));
+	items = records_page(r, limit, &next);
 	details = json_pack("{s:s,s:i,s:b}", "person_hmac", hmac, "hits",
 	    n < limit ? n : limit, "more", n > limit);
 	i = api_audit_text(call, db, "person.records", "person", NULL,

@@ -443,7 +443,6 @@ static void
 disposal_decide(struct api_call *call, struct db *db, bool approve)
 {
 	struct db_result *r = NULL;
-	struct audit_event ev = { 0 };
 	const char *reason, *params[4];
 	const char *action = approve ? "disposal.approve" : "disposal.reject";
 	json_t *body = NULL, *details, *batch;
@@ -470,17 +469,8 @@ disposal_decide(struct api_call *call, struct db *db, bool approve)
 	}
 	if (strcmp(db_value(r, 0, 1), "t") == 0) {
 		db_rollback(db);
-		ev.actor = call->who.name;
-		ev.role = role_name(call->who.role);
-		ev.action = action;
-		ev.object_type = "disposal";
-		ev.object_id = params[0];
-		ev.outcome = AUDIT_DENIED;
-		ev.details = details = json_pack("{s:s}", "why", "four_eyes");
-		if (audit_record(db, &ev) == -1)
-			log_warn("%s refused to the proposer, not recorded: %s",
-			    action, db_error(db));
-		json_decref(details);
+		api_audit_denied(call, db, action, "disposal", params[0],
+		    "four_eyes");
 		api_error(call, 403, "FOUR_EYES", "you proposed this batch: "
 		    "another records manager (another person, not another "
 		    "token of yours) must %s it", approve ? "approve" :

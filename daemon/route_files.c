@@ -34,39 +34,17 @@
 #define FILES_TAR_BATCH		(1024 * 1024)	/* tar bytes per pull */
 
 
-/* A refused read is an act too (denied), with why. */
+/* A read the caller's clearance does not cover: 403, recorded as a
+ * denied act. */
 static void
-files_denied(struct api_call *call, struct db *db, const char *action,
-    const char *aip_id, const char *why)
+files_restricted(struct api_call *call, struct db *db, const char *action,
+    const char *what)
 {
-	struct audit_event ev = {
-		.actor = call->who.name, .role = role_name(call->who.role),
-		.action = action, .object_type = "aip", .object_id = aip_id,
-		.outcome = AUDIT_DENIED,
-	};
-	json_t *details = json_pack("{s:s}", "why", why);
-
-	ev.details = details;
-	if (audit_record(db, &ev) == -1)
-		log_warn("%s refused, not recorded: %s", action, db_error(db));
-	json_decref(details);
-}
-
-/* A version number from the query (?version=N), or NULL for the current
- * one.  0, or -1 after 400. */
-static int
-files_version(struct api_call *call, char **version)
-{
-	if (api_query_param(version, call->query, "version") == -1 ||
-	    (*version && (strlen(*version) > 9 || strspn(*version,
-	    "0123456789") != strlen(*version) || atoi(*version) < 1))) {
-		free(*version);
-		*version = NULL;
-		api_error(call, 400, "BAD_PARAMETER", "version is a number "
-		    "from 1");
-		return -1;
-	}
-	return 0;
+	api_audit_denied(call, db, action, "aip", call->params[0],
+	    "clearance");
+	api_error(call, 403, "RESTRICTED", "%s restricted records (publicity "
+	    "or sensitive personal data) and your principal has no clearance "
+	    "for them", what);
 }
 
 /* ---- one file ------------------------------------------------------------ */
@@ -155,7 +133,7 @@ files_get_work(struct db *db, void *arg)
 		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
 		return;
 	}
-	if (files_version(call, &version) == -1)
+	if (api_version_param(call, &version) == -1)
 		return;
 	params[0] = call->params[0];
 	params[1] = version;
@@ -191,11 +169,8 @@ files_get_work(struct db *db, void *arg)
 		goto out;
 	}
 	if (strcmp(db_value(r, 0, 6), "t") != 0) {
-		files_denied(call, db, "file.read", call->params[0],
-		    "clearance");
-		api_error(call, 403, "RESTRICTED", "this file belongs to a "
-		    "restricted record (publicity or sensitive personal data) "
-		    "and your principal has no clearance for it");
+		files_restricted(call, db, "file.read", "this file belongs to "
+		    "or names");
 		goto out;
 	}
 	snprintf(g->sha256, sizeof(g->sha256), "%s", db_value(r, 0, 2));
@@ -449,7 +424,7 @@ files_tar_begin(struct db *db, struct api_call *call, void *ctx)
 		api_error(call, 404, "NOT_FOUND", "no AIP %s", call->params[0]);
 		return;
 	}
-	if (files_version(call, &version) == -1)
+	if (api_version_param(call, &version) == -1)
 		return;
 	params[0] = call->params[0];
 	params[1] = version;
@@ -471,11 +446,7 @@ files_tar_begin(struct db *db, struct api_call *call, void *ctx)
 		goto out;
 	}
 	if (strcmp(db_value(r, 0, 3), "t") != 0) {
-		files_denied(call, db, "aip.export", call->params[0],
-		    "clearance");
-		api_error(call, 403, "RESTRICTED", "this AIP holds restricted "
-		    "records (publicity or sensitive personal data) and your "
-		    "principal has no clearance for them");
+		files_restricted(call, db, "aip.export", "this AIP holds");
 		goto out;
 	}
 	snprintf(t->aip_id, sizeof(t->aip_id), "%s", call->params[0]);
