@@ -115,8 +115,10 @@ run: db
 stop:
 	conf/pgcluster.sh stop
 
-unit: deps $(UNIT_TESTS)
-	@pass=0; fail=0; for t in $(UNIT_TESTS); do \
+# test_db talks to the private cluster (a temporary table of its own).
+unit: db $(UNIT_TESTS)
+	@export SAILO_TEST_CONNINFO="host=$(CURDIR)/var/run dbname=sailo user=sailo_owner"; \
+	pass=0; fail=0; for t in $(UNIT_TESTS); do \
 	  if $$t; then pass=$$((pass+1)); else fail=$$((fail+1)); fi; done; \
 	  echo "unit: $$pass passed, $$fail failed"; [ $$fail = 0 ]
 
@@ -146,12 +148,14 @@ e2e-asan: db build/sailo-asan build/tests/httpsink
 test: unit fuzz e2e e2e-asan
 
 bench: db build/tests/httpsink build/bench/audit_bench
+	bench/settle.sh start
 	bench/http_body.sh
 	bench/audit.sh
 	bench/ingest.sh
 	bench/retention.sh
 	bench/disposal.sh
 	bench/access.sh
+	bench/settle.sh end
 
 fmt:
 	clang-format -i daemon/*.c daemon/*.h ingest/*.c ingest/*.h formats/*.c \

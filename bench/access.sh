@@ -33,7 +33,8 @@ export SAILO_LOG_FILE=$dir/sailo.log
 export SAILO_STORAGE_ROOT=$dir/store SAILO_STORAGE_WORK=$dir/work
 export SAILO_STORAGE_SPOOL=$dir/spool SAILO_INGEST_INBOX_DIR=
 
-rm -rf "$dir" && mkdir -p "$dir"
+. bench/lib.sh
+bench_fresh_dir "$dir"
 psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner" \
 	-c "CREATE DATABASE $db"
 pid=
@@ -44,7 +45,7 @@ cleanup() {
 	[ -n "$hpid" ] && kill "$hpid" 2>/dev/null && wait "$hpid" 2>/dev/null
 	psql -X -q "host=$root/var/run dbname=sailo user=sailo_owner" \
 		-c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$dir"
+	bench_trash "$dir" end
 }
 trap cleanup EXIT
 now() { date +%s.%N; }

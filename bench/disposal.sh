@@ -25,7 +25,8 @@ export SAILO_LOG_FILE=$dir/sailo.log
 export SAILO_STORAGE_ROOT=$dir/store SAILO_STORAGE_WORK=$dir/work
 export SAILO_STORAGE_SPOOL=$dir/spool SAILO_INGEST_INBOX_DIR=
 
-rm -rf "$dir" && mkdir -p "$dir"
+. bench/lib.sh
+bench_fresh_dir "$dir"
 psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner" \
 	-c "CREATE DATABASE $db"
 pid=
@@ -34,7 +35,7 @@ cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	psql -X -q "host=$root/var/run dbname=sailo user=sailo_owner" \
 		-c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$dir"
+	bench_trash "$dir" end
 }
 trap cleanup EXIT
 ./sailo db migrate >/dev/null

@@ -27,7 +27,8 @@ export SAILO_LOG_FILE=$dir/sailo.log
 export SAILO_STORAGE_ROOT=$dir/store SAILO_STORAGE_WORK=$dir/work
 export SAILO_STORAGE_SPOOL=$dir/spool SAILO_INGEST_INBOX_DIR=
 
-rm -rf "$dir" && mkdir -p "$dir"
+. bench/lib.sh
+bench_fresh_dir "$dir"
 psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner" \
 	-c "CREATE DATABASE $db"
 pid=
@@ -36,7 +37,7 @@ cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	psql -X -q "host=$root/var/run dbname=sailo user=sailo_owner" \
 		-c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$dir"
+	bench_trash "$dir" end
 }
 trap cleanup EXIT
 ./sailo db migrate >/dev/null
@@ -94,6 +95,19 @@ print(f"{t1 - t0:.2f} {hwm()} {len(t['aips'])}")
 PY
 }
 
+# Where sailo's time went, from the log line of the transfer just accepted
+# (written once its working folder is removed, a little after the answer).
+phases() {
+	n=0
+	until [ "$(grep -c ' accepted (' "$dir/sailo.log")" -ge "$1" ] ||
+	    [ $n -ge 600 ]; do
+		sleep 0.2; n=$((n + 1))
+	done
+	sed -n 's/.*accepted ([^;]*; \(.*\))$/    phases: \1/p' "$dir/sailo.log" | tail -1
+}
+
+k=0	# transfers accepted so far
+
 gen() {
 	/usr/bin/python3 tests/e2e/pkggen.py sahke2 "$@" >/dev/null
 }
@@ -105,6 +119,7 @@ case ",$CASES," in *,a,*)
 	echo "$base $1 $2" | awk -v bytes="$(stat -c %s "$dir/a.tar")" '{
 	    printf "(a) 1 GiB, 64 files: sailo %.2f s (%.0f MB/s), baseline %.2f s (%.0f MB/s): ratio %.2f (target <= 1.5); peak RSS %d KiB\n",
 	    $2, bytes / $2 / 1e6, $1, bytes / $1 / 1e6, $2 / $1, $3 }'
+	k=$((k + 1)); phases $k
 	rm -f "$dir/a.tar"
 esac
 
@@ -115,6 +130,7 @@ case ",$CASES," in *,b,*)
 	echo "$base $1 $2 $3" | awk '{
 	    printf "(b) 100,000 records of ~20 KB in %d AIPs: sailo %.1f s (%.0f records/s; target < 60 s), baseline %.1f s: ratio %.2f; peak RSS %d KiB\n",
 	    $4, $2, 100000 / $2, $1, $2 / $1, $3 }'
+	k=$((k + 1)); phases $k
 	rm -f "$dir/b.tar"
 esac
 
@@ -125,5 +141,6 @@ case ",$CASES," in *,c,*)
 	echo "$base $1 $2" | awk '{
 	    printf "(c) 4 GiB, 64 files: peak RSS of sailo %d KiB = %.1f MiB (target <= 64 MiB); sailo %.1f s, baseline %.1f s: ratio %.2f\n",
 	    $3, $3 / 1024, $2, $1, $2 / $1 }'
+	k=$((k + 1)); phases $k
 	rm -f "$dir/c.tar"
 esac

@@ -24,7 +24,8 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 export SAILO_SERVER_LISTEN=127.0.0.1:$port
 export SAILO_LOG_REQUESTS=false SAILO_INGEST_INBOX_DIR=
 dir=$root/build/bench-retention
-rm -rf "$dir" && mkdir -p "$dir"
+. bench/lib.sh
+bench_fresh_dir "$dir"
 export SAILO_LOG_FILE=$dir/sailo.log
 
 psql -X -q -v ON_ERROR_STOP=1 "host=$root/var/run dbname=sailo user=sailo_owner" \
@@ -39,7 +40,7 @@ cleanup() {
 	fi
 	psql -X -q "host=$root/var/run dbname=sailo user=sailo_owner" \
 		-c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
-	rm -rf "$dir"
+	bench_trash "$dir" end
 }
 trap cleanup EXIT
 now() { date +%s.%N; }

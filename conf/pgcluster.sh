@@ -77,6 +77,7 @@ unix_socket_permissions = 0700
 port = $port
 max_connections = 200
 fsync = on
+shared_buffers = 1GB
 CONF
 		printf 'local all all trust\n' >"$data/pg_hba.conf"
 	fi
@@ -100,6 +101,11 @@ GRANT pg_signal_backend TO sailo_owner;
 ALTER SYSTEM SET max_wal_size = '4GB';
 ALTER SYSTEM SET checkpoint_timeout = '15min';
 ALTER SYSTEM SET wal_compression = on;
+-- A large transfer's catalogue rows and their indexes stay in PostgreSQL's
+-- own buffers instead of being written out and read back (128 MB by
+-- default).  Takes effect when the cluster next starts; a new cluster has
+-- it from its postgresql.conf.
+ALTER SYSTEM SET shared_buffers = '1GB';
 SELECT pg_reload_conf() \gset
 SQL
 }

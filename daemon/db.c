@@ -4,7 +4,9 @@
  * fails and the next one connects afresh.  A failed query is never retried
  * here, because the caller alone knows whether it is safe to repeat.
  */
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,9 @@ struct db {
 	 * transaction's first statement, one round trip fewer per
 	 * transaction. */
 	bool		 begin_pending;
+	/* Statements db_send() queued whose answers are not read yet: the
+	 * connection is in pipeline mode and non-blocking until then. */
+	int		 sent;
 };
 
 struct db_result {
@@ -35,6 +40,7 @@ struct db_result {
 };
 
 static void	db_drop_hook(struct db *db);
+static int	db_collect(struct db *db);
 static void	db_forget_prepared(struct db *db);
 static int	db_prepared(struct db *db, const char *sql, int nparams,
 		    char name[16]);
@@ -250,6 +256,8 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 	if (out)
 		*out = NULL;
 	db->sqlstate[0] = '\0';
+	if (db->sent > 0 && db_collect(db) == -1)
+		return -1;
 	if (db->begin_pending)
 		return db_query_after_begin(db, out, sql, nparams, params);
 	if (db_connect(db) == -1)
@@ -328,6 +336,10 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 		*out = NULL;
 	db->sqlstate[0] = '\0';
 	db->error[0] = '\0';
+	if (db->sent > 0 && db_collect(db) == -1) {
+		db_rollback(db);
+		return -1;
+	}
 	if (db_connect(db) == -1)
 		return -1;
 	if (db_prepared(db, sql, nparams, name) != 0) {
@@ -356,12 +368,148 @@ db_query_commit(struct db *db, struct db_result **out, const char *sql,
 	return rc;
 }
 
+/* Leaves pipeline mode after a failure that may have left answers unread:
+ * a connection that cannot be trusted is closed (reconnect next time). */
+static void
+db_pipeline_abandon(struct db *db)
+{
+	db->sent = 0;
+	if (db->conn == NULL)
+		return;
+	if (PQstatus(db->conn) != CONNECTION_OK ||
+	    PQpipelineStatus(db->conn) != PQ_PIPELINE_OFF) {
+		PQfinish(db->conn);
+		db->conn = NULL;
+		db->begin_pending = false;
+	}
+}
+
+int
+db_send(struct db *db, const char *sql, int nparams,
+    const char *const *params)
+{
+	db->sqlstate[0] = '\0';
+	if (db->sent == 0) {
+		if (db_connect(db) == -1)
+			return -1;
+		if (PQenterPipelineMode(db->conn) != 1 ||
+		    PQsetnonblocking(db->conn, 1) != 0) {
+			db_set_error(db, "pipeline", NULL);
+			db_pipeline_abandon(db);
+			return -1;
+		}
+	}
+	if (db->begin_pending) {
+		db->begin_pending = false;
+		if (PQsendQueryParams(db->conn, "BEGIN", 0, NULL, NULL, NULL,
+		    NULL, 0) != 1 || PQpipelineSync(db->conn) != 1)
+			goto failed;
+		db->sent++;
+	}
+	if (PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL,
+	    NULL, 0) != 1 || PQpipelineSync(db->conn) != 1)
+		goto failed;
+	db->sent++;
+	return db_push(db);
+failed:
+	db_set_error(db, "send", NULL);
+	db_pipeline_abandon(db);
+	return -1;
+}
+
+int
+db_push(struct db *db)
+{
+	if (db->sent == 0 || PQflush(db->conn) != -1)
+		return 0;
+	db_set_error(db, "send", NULL);
+	db_pipeline_abandon(db);
+	return -1;
+}
+
+/* Sends all that is queued, waiting as the libpq manual says: for the
+ * socket to take more, reading what the server says meanwhile. */
+static int
+db_flush_all(struct db *db)
+{
+	struct pollfd p;
+	int r;
+
+	while ((r = PQflush(db->conn)) == 1) {
+		p = (struct pollfd){ PQsocket(db->conn), POLLIN | POLLOUT, 0 };
+		if (poll(&p, 1, -1) == -1 && errno != EINTR)
+			return -1;
+		if ((p.revents & POLLIN) && PQconsumeInput(db->conn) != 1)
+			return -1;
+	}
+	return r;
+}
+
+/*
+ * Reads the answers of every statement db_send() queued, in order, and
+ * leaves pipeline mode.  Each statement was followed by its own sync, so a
+ * failure ends only that statement (and, in a transaction, makes the
+ * server refuse the rest: the first failure is the one kept).  0, or -1
+ * with that first failure's error.
+ */
+static int
+db_collect(struct db *db)
+{
+	PGresult *res;
+	ExecStatusType st;
+	int rc = 0;
+
+	db->error[0] = '\0';
+	if (db_flush_all(db) == -1 || PQsetnonblocking(db->conn, 0) != 0) {
+		db_set_error(db, "send", NULL);
+		db_pipeline_abandon(db);
+		return -1;
+	}
+	while (db->sent > 0) {
+		/* The statement's result(s), NULL, then its sync. */
+		while ((res = PQgetResult(db->conn)) != NULL) {
+			st = PQresultStatus(res);
+			if (st == PGRES_PIPELINE_SYNC) {
+				PQclear(res);
+				break;
+			}
+			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+			    rc == 0) {
+				db_set_error(db, "query", res);
+				rc = -1;
+			}
+			PQclear(res);
+		}
+		if (res == NULL) {
+			res = PQgetResult(db->conn);
+			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
+				PQclear(res);
+				if (rc == 0)
+					db_set_error(db, "pipeline", NULL);
+				db_pipeline_abandon(db);
+				return -1;
+			}
+			PQclear(res);
+		}
+		db->sent--;
+	}
+	if (PQexitPipelineMode(db->conn) != 1) {
+		if (rc == 0)
+			db_set_error(db, "pipeline", NULL);
+		db_pipeline_abandon(db);
+		return -1;
+	}
+	return rc;
+}
+
 int
 db_exec_script(struct db *db, const char *sql)
 {
 	PGresult *res;
 	int rc = 0;
 
+	if (db->sent > 0 && db_collect(db) == -1)
+		return -1;
 	if (db_connect(db) == -1)
 		return -1;
 	if (db->begin_pending) {
@@ -455,6 +603,8 @@ db_rollback(struct db *db)
 
 	/* Keep the error that made the caller roll back. */
 	memcpy(saved, db->error, sizeof(saved));
+	if (db->sent > 0)
+		(void)db_collect(db);	/* the answers matter no more */
 	db->begin_pending = false;
 	if (db->conn && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		(void)db_query(db, NULL, "ROLLBACK", 0, NULL);

@@ -31,6 +31,16 @@ int		 db_query(struct db *db, struct db_result **out,
  * failure before COMMIT succeeded the transaction is rolled back. */
 int		 db_query_commit(struct db *db, struct db_result **out,
 		    const char *sql, int nparams, const char *const *params);
+/* Sends one statement without waiting for its answer (libpq pipeline mode,
+ * non-blocking): the caller goes on with its own work while the server runs
+ * it.  The next db_query(), db_commit() or db_rollback() first reads the
+ * answers of every statement so sent, in order, and fails with the first
+ * failure among them.  A BEGIN not yet sent goes first.  params are copied:
+ * the caller may free them on return.  db_push() hands the server more of
+ * what is queued, without waiting; call it now and then meanwhile. */
+int		 db_send(struct db *db, const char *sql, int nparams,
+		    const char *const *params);
+int		 db_push(struct db *db);
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);

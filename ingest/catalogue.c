@@ -59,8 +59,12 @@ catalogue_batch_flush(struct catalogue_batch *b)
 	if ((text = json_dumps(b->rows, JSON_COMPACT)) == NULL)
 		return b->failed = -1;
 	params[0] = text;
-	if (db_query(b->db, b->counted ? &r : NULL, b->sql, 1, params) ==
-	    -1) {
+	if (!b->counted) {
+		/* Sent while the next rows are made; its failure shows at
+		 * the next statement that waits (db_send). */
+		if (db_send(b->db, b->sql, 1, params) == -1)
+			b->failed = -1;
+	} else if (db_query(b->db, &r, b->sql, 1, params) == -1) {
 		/* The first failure is the one worth telling: every later
 		 * statement only says the transaction is aborted. */
 		log_warn("catalogue: %s", db_error(b->db));
@@ -86,6 +90,9 @@ catalogue_batch_add(struct catalogue_batch *b, json_t *row)
 		return;
 	}
 	json_array_append_new(b->rows, row);
+	/* The batches sent last go on to the server as it takes them. */
+	if ((json_array_size(b->rows) & 63) == 0 && db_push(b->db) == -1)
+		b->failed = -1;
 }
 
 static void

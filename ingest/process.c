@@ -23,10 +23,12 @@
 #include <libxml/parser.h>
 #include <limits.h>
 #include <magic.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +51,8 @@
 /* pg_advisory_lock(PROCESS_LOCK_CLASS, hashtext(transfer id)). */
 #define PROCESS_LOCK_CLASS	"1397310540"
 #define PROCESS_BATCH_ROWS	1000	/* rows per catalogue INSERT */
+#define JOB_WRITE_THREAD_MIN	64	/* case files before a 2nd writer */
+#define JOB_IDENTIFY_THREAD_MIN	256	/* files before libmagic on 2 threads */
 
 static unsigned char	process_person_key[32];
 static bool		process_has_key;
@@ -835,23 +839,39 @@ job_mime_base(const char *s, char *out, size_t len)
 	out[i] = '\0';
 }
 
+/* The type libmagic finds in unpacked file index, without parameters
+ * (NULL: out of memory). */
+static char *
+job_magic(const struct job *j, magic_t mg, size_t index)
+{
+	char path[PATH_MAX], base[128];
+	const char *mime;
+
+	process_path(path, sizeof(path), "%s/%s", j->root,
+	    process_rel(j, j->u.files[index].path));
+	if ((mime = magic_file(mg, path)) == NULL)
+		mime = "application/octet-stream";
+	job_mime_base(mime, base, sizeof(base));
+	return strdup(base);
+}
+
 static int
-job_identify_one(struct job *j, magic_t mg, size_t index,
+job_identify_one(struct job *j, magic_t mg, char **found, size_t index,
     const char *declared)
 {
 	enum severity sev = strcmp(j->cfg->ingest_format_policy, "reject") ==
 	    0 ? SEVERITY_ERROR : SEVERITY_WARNING;
 	const char *rel = process_rel(j, j->u.files[index].path);
-	char path[PATH_MAX], base[128], want[128];
-	const char *mime;
+	char want[128];
+	const char *base;
 
 	if (j->mime[index] == NULL) {
-		process_path(path, sizeof(path), "%s/%s", j->root, rel);
-		if ((mime = magic_file(mg, path)) == NULL)
-			mime = "application/octet-stream";
-		job_mime_base(mime, base, sizeof(base));
-		if ((j->mime[index] = strdup(base)) == NULL)
+		if (found && found[index]) {
+			j->mime[index] = found[index];	/* taken over */
+			found[index] = NULL;
+		} else if ((j->mime[index] = job_magic(j, mg, index)) == NULL)
 			return -1;
+		base = j->mime[index];
 		if (!job_format_accepted(j, base))
 			findings_add(&j->f, sev, "FORMAT_UNLISTED", rel, 0,
 			    "%s is not among the accepted formats "
@@ -867,43 +887,56 @@ job_identify_one(struct job *j, magic_t mg, size_t index,
 	return 0;
 }
 
+/*
+ * The files to identify, and what is found in each.  pass 0 marks the
+ * files in want (libmagic is asked later, on two threads); pass 1 compares
+ * each with what was declared, taking found's answer when there is one.
+ */
+struct identify {
+	magic_t		 mg;
+	int		 pass;
+	unsigned char	*want;		/* [j->u.nfiles] */
+	char		**found;	/* [j->u.nfiles] */
+};
+
 static int
-job_identify_records(struct job *j, magic_t mg, struct pkg_record *r,
-    size_t n)
+job_identify_file(struct job *j, struct identify *id, size_t index,
+    const char *declared)
+{
+	if (id->pass == 0) {
+		id->want[index] = 1;
+		return 0;
+	}
+	return job_identify_one(j, id->mg, id->found, index, declared);
+}
+
+static int
+job_identify_records(struct job *j, struct identify *id,
+    struct pkg_record *r, size_t n)
 {
 	size_t i, k, index;
 
 	for (i = 0; i < n; i++)
 		for (k = 0; k < r[i].ndocs; k++)
 			if (r[i].docs[k].path && process_file(j, r[i].docs[k].path,
-			    &index) && job_identify_one(j, mg, index,
+			    &index) && job_identify_file(j, id, index,
 			    r[i].docs[k].format_name) == -1)
 				return -1;
 	return 0;
 }
 
-/* Every content file's type, compared with what was declared and with
- * the accepted formats. */
+/* One pass over every content file, in the package's order. */
 static int
-job_identify(struct job *j, char *err, size_t errlen)
+job_identify_pass(struct job *j, struct identify *id)
 {
-	magic_t mg;
 	size_t i;
 	int rc = 0;
 
-	if ((mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS |
-	    MAGIC_NO_CHECK_TAR)) == NULL || magic_load(mg, NULL) == -1) {
-		snprintf(err, errlen, "libmagic: %s", mg ? magic_error(mg) :
-		    "out of memory");
-		if (mg)
-			magic_close(mg);
-		return -1;
-	}
 	for (i = 0; i < j->p.ncasefiles && rc == 0; i++)
-		rc = job_identify_records(j, mg, j->p.casefiles[i].records,
+		rc = job_identify_records(j, id, j->p.casefiles[i].records,
 		    j->p.casefiles[i].nrecords);
 	if (rc == 0)
-		rc = job_identify_records(j, mg, j->p.records, j->p.nrecords);
+		rc = job_identify_records(j, id, j->p.records, j->p.nrecords);
 	/* A bag's payload outside any record is content too. */
 	for (i = 0; rc == 0 && j->p.format == PKG_BAGIT && i < j->u.nfiles;
 	    i++) {
@@ -911,11 +944,103 @@ job_identify(struct job *j, char *err, size_t errlen)
 
 		if (strncmp(rel, "data/", 5) == 0 &&
 		    strncmp(rel, "data/metadata/", 14) != 0)
-			rc = job_identify_one(j, mg, i, NULL);
+			rc = job_identify_file(j, id, i, NULL);
 	}
+	return rc;
+}
+
+static magic_t
+job_magic_open(char *err, size_t errlen)
+{
+	magic_t mg;
+
+	if ((mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS |
+	    MAGIC_NO_CHECK_TAR)) == NULL || magic_load(mg, NULL) == -1) {
+		snprintf(err, errlen, "libmagic: %s", mg ? magic_error(mg) :
+		    "out of memory");
+		if (mg)
+			magic_close(mg);
+		return NULL;
+	}
+	return mg;
+}
+
+/* libmagic on every other wanted file: first (0 or 1) picks which. */
+struct magic_share {
+	struct job		*j;
+	const struct identify	*id;
+	size_t			 first;
+	int			 rc;
+	char			 err[256];
+};
+
+static void *
+job_magic_thread(void *arg)
+{
+	struct magic_share *m = arg;
+	const struct job *j = m->j;
+	size_t i, seen = 0;
+	magic_t mg;
+
+	if ((mg = job_magic_open(m->err, sizeof(m->err))) == NULL) {
+		m->rc = -1;
+		return NULL;
+	}
+	for (i = 0; i < j->u.nfiles && m->rc == 0; i++)
+		if (m->id->want[i] && (seen++ & 1) == m->first &&
+		    (m->id->found[i] = job_magic(j, mg, i)) == NULL) {
+			snprintf(m->err, sizeof(m->err), "out of memory");
+			m->rc = -1;
+		}
 	magic_close(mg);
-	if (rc == -1)
+	return NULL;
+}
+
+/*
+ * Every content file's type, compared with what was declared and with
+ * the accepted formats.  libmagic reads the start of every file, mostly
+ * the file system's and libmagic's work: with many files, two threads ask
+ * it (each its own handle), then the comparison runs in the package's
+ * order, so findings come in the same order either way.
+ */
+static int
+job_identify(struct job *j, char *err, size_t errlen)
+{
+	struct identify id = { NULL, 1, NULL, NULL };
+	struct magic_share m[2];
+	pthread_t helper;
+	size_t i;
+	int rc = 0;
+
+	if ((id.mg = job_magic_open(err, errlen)) == NULL)
+		return -1;
+	if (j->u.nfiles >= JOB_IDENTIFY_THREAD_MIN &&
+	    (id.want = calloc(j->u.nfiles, 1)) != NULL &&
+	    (id.found = calloc(j->u.nfiles, sizeof(*id.found))) != NULL) {
+		id.pass = 0;
+		(void)job_identify_pass(j, &id);
+		id.pass = 1;
+		for (i = 0; i < 2; i++)
+			m[i] = (struct magic_share){ j, &id, i, 0, "" };
+		/* Without a second thread pass 1 asks libmagic itself. */
+		if (pthread_create(&helper, NULL, job_magic_thread, &m[1]) ==
+		    0) {
+			job_magic_thread(&m[0]);
+			pthread_join(helper, NULL);
+			for (i = 0; i < 2 && rc == 0; i++)
+				if (m[i].rc == -1) {
+					snprintf(err, errlen, "%s", m[i].err);
+					rc = -1;
+				}
+		}
+	}
+	if (rc == 0 && (rc = job_identify_pass(j, &id)) == -1)
 		snprintf(err, errlen, "out of memory");
+	for (i = 0; id.found && i < j->u.nfiles; i++)
+		free(id.found[i]);
+	free(id.found);
+	free(id.want);
+	magic_close(id.mg);
 	return rc;
 }
 
@@ -1390,10 +1515,57 @@ job_check(struct job *j, char *err, size_t errlen)
 	return 0;
 }
 
-/* Writes every bag under the temporary folder and makes them durable. */
+/* The bags a second thread writes while job_write() writes the others. */
+struct write_share {
+	struct job	*j;
+	atomic_bool	 abandon;	/* the job's own thread failed */
+	int		 rc;
+	char		 err[512];
+};
+
+/* Units linking a previous version ask the database: the job's own thread
+ * writes those, and every even one. */
+static bool
+job_write_shared(const struct job *j, size_t i)
+{
+	return (i & 1) == 1 && j->units[i].previous == 0;
+}
+
+static void *
+job_write_thread(void *arg)
+{
+	struct write_share *w = arg;
+	struct job *j = w->j;
+	size_t i;
+
+	for (i = 1; i < j->nunits && w->rc == 0 && !atomic_load(&w->abandon);
+	    i += 2) {
+		if (!job_write_shared(j, i))
+			continue;
+		if (job_write_unit(j, &j->units[i], i, w->err,
+		    sizeof(w->err)) == -1)
+			w->rc = -1;
+		else if ((i & 127) == 127 && job_stopping(j)) {
+			snprintf(w->err, sizeof(w->err), "stopping");
+			w->rc = -1;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Writes every bag under the temporary folder and makes them durable.
+ * Writing a bag is mostly the file system's work (creating folders and
+ * files), which ext4 does for different folders at once: with many case
+ * files a second thread takes every other one.
+ */
 static int
 job_write(struct job *j, char *err, size_t errlen)
 {
+	struct write_share w = { .j = j, .abandon = false, .rc = 0 };
+	pthread_t helper;
+	bool helped = false;
+	int rc = 0;
 	size_t i;
 
 	if (job_units(j) == -1) {
@@ -1408,14 +1580,30 @@ job_write(struct job *j, char *err, size_t errlen)
 		snprintf(err, errlen, "mkdir %.400s: %s", j->tmp, strerror(errno));
 		return -1;
 	}
-	for (i = 0; i < j->nunits; i++) {
+	if (j->nunits >= JOB_WRITE_THREAD_MIN)
+		helped = pthread_create(&helper, NULL, job_write_thread, &w) ==
+		    0;
+	for (i = 0; i < j->nunits && rc == 0; i++) {
+		if (helped && job_write_shared(j, i))
+			continue;
 		if (job_write_unit(j, &j->units[i], i, err, errlen) == -1)
-			return -1;
-		if ((i & 63) == 63 && job_stopping(j)) {
+			rc = -1;
+		else if ((i & 63) == 63 && job_stopping(j)) {
 			snprintf(err, errlen, "stopping");
-			return -1;
+			rc = -1;
 		}
 	}
+	if (helped) {
+		if (rc == -1)	/* the helper stops at its next bag */
+			atomic_store(&w.abandon, true);
+		pthread_join(helper, NULL);
+		if (rc == 0 && w.rc == -1) {
+			snprintf(err, errlen, "%s", w.err);
+			rc = -1;
+		}
+	}
+	if (rc == -1)
+		return -1;
 	process_phase(j, "write");
 	if (aip_sync(j->cfg->storage_root, err, errlen) == -1)
 		return -1;
