@@ -24,11 +24,19 @@
 
 #define CATALOGUE_BATCH_ROWS	1000	/* rows per INSERT */
 
-/* Rows gathered for one INSERT … SELECT FROM jsonb_to_recordset. */
+/*
+ * Rows gathered for one INSERT … SELECT FROM jsonb_to_recordset, as the
+ * text of a JSON array: each row is written out when it is added and its
+ * objects freed at once.  (Holding a batch's rows as jansson objects until
+ * the flush kept some 100,000 small allocations alive per round, and
+ * malloc's own bookkeeping of them took a fifth of the catalogue phase.)
+ */
 struct catalogue_batch {
 	struct db	*db;
 	const char	*sql;		/* $1 = the rows */
-	json_t		*rows;
+	char		*text;		/* "[row,row,…" */
+	size_t		 len, cap;
+	size_t		 n;		/* rows in text */
 	int		 failed;
 	bool		 counted;	/* sql answers how many rows it took */
 	bool		 moved;		/* … and it took fewer than sent */
@@ -38,11 +46,31 @@ static void
 catalogue_batch_init(struct catalogue_batch *b, struct db *db,
     const char *sql)
 {
+	memset(b, 0, sizeof(*b));
 	b->db = db;
 	b->sql = sql;
-	b->rows = json_array();
-	b->failed = b->rows == NULL;
-	b->counted = b->moved = false;
+}
+
+/* Appends to the batch's text (json_dump_callback's writer). */
+static int
+catalogue_batch_put(const char *buf, size_t size, void *arg)
+{
+	struct catalogue_batch *b = arg;
+	size_t cap;
+	char *grown;
+
+	if (b->len + size + 2 > b->cap) {	/* room for "]\0" */
+		cap = b->cap ? b->cap : 65536;
+		while (b->len + size + 2 > cap)
+			cap *= 2;
+		if ((grown = realloc(b->text, cap)) == NULL)
+			return -1;
+		b->text = grown;
+		b->cap = cap;
+	}
+	memcpy(b->text + b->len, buf, size);
+	b->len += size;
+	return 0;
 }
 
 static int
@@ -50,15 +78,14 @@ catalogue_batch_flush(struct catalogue_batch *b)
 {
 	struct db_result *r = NULL;
 	const char *params[1];
-	char *text;
 
 	if (b->failed)
 		return -1;
-	if (json_array_size(b->rows) == 0)
+	if (b->n == 0)
 		return 0;
-	if ((text = json_dumps(b->rows, JSON_COMPACT)) == NULL)
-		return b->failed = -1;
-	params[0] = text;
+	b->text[b->len] = ']';
+	b->text[b->len + 1] = '\0';
+	params[0] = b->text;
 	if (!b->counted) {
 		/* Sent while the next rows are made; its failure shows at
 		 * the next statement that waits (db_send). */
@@ -69,36 +96,38 @@ catalogue_batch_flush(struct catalogue_batch *b)
 		 * statement only says the transaction is aborted. */
 		log_warn("catalogue: %s", db_error(b->db));
 		b->failed = -1;
-	} else if (b->counted && strtoul(db_value(r, 0, 0), NULL, 10) !=
-	    json_array_size(b->rows)) {
+	} else if (strtoul(db_value(r, 0, 0), NULL, 10) != b->n) {
 		b->moved = true;
 		b->failed = -1;
 	}
 	db_result_free(r);
-	free(text);
-	json_array_clear(b->rows);
+	b->len = b->n = 0;
 	return b->failed;
 }
 
 /* Rows wait in their batch; catalogue_flush() sends them in the order
- * the foreign keys need. */
+ * the foreign keys need.  row is taken over. */
 static void
 catalogue_batch_add(struct catalogue_batch *b, json_t *row)
 {
-	if (row == NULL) {
+	if (row == NULL || b->failed || catalogue_batch_put(b->n ? "," : "[",
+	    1, b) == -1 || json_dump_callback(row, catalogue_batch_put, b,
+	    JSON_COMPACT) == -1) {
+		json_decref(row);
 		b->failed = -1;
 		return;
 	}
-	json_array_append_new(b->rows, row);
+	json_decref(row);
+	b->n++;
 	/* The batches sent last go on to the server as it takes them. */
-	if ((json_array_size(b->rows) & 63) == 0 && db_push(b->db) == -1)
+	if ((b->n & 63) == 0 && db_push(b->db) == -1)
 		b->failed = -1;
 }
 
 static void
 catalogue_batch_free(struct catalogue_batch *b)
 {
-	json_decref(b->rows);
+	free(b->text);
 }
 
 /* New AIPs; a case file some other transfer stored meanwhile is not
@@ -204,12 +233,12 @@ struct catalogue {
 static int
 catalogue_flush(struct catalogue *cat, bool force)
 {
-	if (!force && json_array_size(cat->case_files.rows) <
-	    CATALOGUE_BATCH_ROWS && json_array_size(cat->records.rows) <
-	    CATALOGUE_BATCH_ROWS && json_array_size(cat->retention.rows) <
-	    CATALOGUE_BATCH_ROWS && json_array_size(cat->persons.rows) <
-	    CATALOGUE_BATCH_ROWS && json_array_size(cat->files.rows) <
-	    CATALOGUE_BATCH_ROWS && json_array_size(cat->versions.rows) <
+	if (!force && cat->case_files.n <
+	    CATALOGUE_BATCH_ROWS && cat->records.n <
+	    CATALOGUE_BATCH_ROWS && cat->retention.n <
+	    CATALOGUE_BATCH_ROWS && cat->persons.n <
+	    CATALOGUE_BATCH_ROWS && cat->files.n <
+	    CATALOGUE_BATCH_ROWS && cat->versions.n <
 	    CATALOGUE_BATCH_ROWS)
 		return 0;
 	/*
@@ -508,9 +537,8 @@ catalogue_store(struct job *j, char *err, size_t errlen)
 	 * goes can only be a dead try's. */
 	for (i = 0; i < j->nunits; i++) {
 		catalogue_aip(j, &cat, &j->units[i]);
-		if ((json_array_size(cat.aips_new.rows) >=
-		    CATALOGUE_BATCH_ROWS || json_array_size(
-		    cat.aips_next.rows) >= CATALOGUE_BATCH_ROWS) &&
+		if ((cat.aips_new.n >= CATALOGUE_BATCH_ROWS ||
+		    cat.aips_next.n >= CATALOGUE_BATCH_ROWS) &&
 		    (catalogue_batch_flush(&cat.aips_new) == -1 ||
 		    catalogue_batch_flush(&cat.aips_next) == -1))
 			goto flush_failed;
