@@ -24,7 +24,9 @@ bench_fresh_dir() {
 # BENCH_KEEP is set.
 bench_trash() {
 	[ -e "$1" ] || return 0
-	[ -z "${BENCH_KEEP:-}" ] || [ "${2:-}" != end ] || return 0
+	if [ "${2:-}" = end ] && [ -n "${BENCH_KEEP:-}" ]; then
+		return 0	# kept for a look
+	fi
 	mkdir -p "$root/build/bench-trash"
 	mv "$1" "$root/build/bench-trash/$(basename "$1").$(date +%s%N)"
 }

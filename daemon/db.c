@@ -459,6 +459,7 @@ db_collect(struct db *db)
 {
 	PGresult *res;
 	ExecStatusType st;
+	bool synced;
 	int rc = 0;
 
 	db->error[0] = '\0';
@@ -467,33 +468,31 @@ db_collect(struct db *db)
 		db_pipeline_abandon(db);
 		return -1;
 	}
-	while (db->sent > 0) {
-		/* The statement's result(s), NULL, then its sync. */
-		while ((res = PQgetResult(db->conn)) != NULL) {
+	/* Each statement: its result (or none, when the pipeline was
+	 * aborted), NULL, then its sync. */
+	for (; db->sent > 0; db->sent--) {
+		synced = false;
+		while (!synced && (res = PQgetResult(db->conn)) != NULL) {
 			st = PQresultStatus(res);
-			if (st == PGRES_PIPELINE_SYNC) {
-				PQclear(res);
-				break;
-			}
-			if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-			    rc == 0) {
+			synced = st == PGRES_PIPELINE_SYNC;
+			if (!synced && st != PGRES_COMMAND_OK &&
+			    st != PGRES_TUPLES_OK && rc == 0) {
 				db_set_error(db, "query", res);
 				rc = -1;
 			}
 			PQclear(res);
 		}
-		if (res == NULL) {
-			res = PQgetResult(db->conn);
-			if (PQresultStatus(res) != PGRES_PIPELINE_SYNC) {
-				PQclear(res);
-				if (rc == 0)
-					db_set_error(db, "pipeline", NULL);
-				db_pipeline_abandon(db);
-				return -1;
-			}
-			PQclear(res);
+		if (synced)
+			continue;	/* the sync came without a NULL */
+		res = PQgetResult(db->conn);
+		st = PQresultStatus(res);
+		PQclear(res);
+		if (st != PGRES_PIPELINE_SYNC) {
+			if (rc == 0)
+				db_set_error(db, "pipeline", NULL);
+			db_pipeline_abandon(db);
+			return -1;
 		}
-		db->sent--;
 	}
 	if (PQexitPipelineMode(db->conn) != 1) {
 		if (rc == 0)

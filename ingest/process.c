@@ -23,10 +23,10 @@
 #include <libxml/parser.h>
 #include <limits.h>
 #include <magic.h>
-#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -965,10 +965,12 @@ job_magic_open(char *err, size_t errlen)
 	return mg;
 }
 
-/* libmagic on every other wanted file: first (0 or 1) picks which. */
+/* libmagic on every other wanted file: first (0 or 1) picks which; mg is
+ * the handle to use, or NULL for one of the thread's own. */
 struct magic_share {
 	struct job		*j;
 	const struct identify	*id;
+	magic_t			 mg;
 	size_t			 first;
 	int			 rc;
 	char			 err[256];
@@ -980,9 +982,10 @@ job_magic_thread(void *arg)
 	struct magic_share *m = arg;
 	const struct job *j = m->j;
 	size_t i, seen = 0;
-	magic_t mg;
+	magic_t mg = m->mg;
 
-	if ((mg = job_magic_open(m->err, sizeof(m->err))) == NULL) {
+	if (mg == NULL && (mg = job_magic_open(m->err, sizeof(m->err))) ==
+	    NULL) {
 		m->rc = -1;
 		return NULL;
 	}
@@ -992,7 +995,8 @@ job_magic_thread(void *arg)
 			snprintf(m->err, sizeof(m->err), "out of memory");
 			m->rc = -1;
 		}
-	magic_close(mg);
+	if (m->mg == NULL)
+		magic_close(mg);
 	return NULL;
 }
 
@@ -1020,8 +1024,10 @@ job_identify(struct job *j, char *err, size_t errlen)
 		id.pass = 0;
 		(void)job_identify_pass(j, &id);
 		id.pass = 1;
+		/* The job's own thread uses the handle already loaded. */
 		for (i = 0; i < 2; i++)
-			m[i] = (struct magic_share){ j, &id, i, 0, "" };
+			m[i] = (struct magic_share){ j, &id, i == 0 ? id.mg :
+			    NULL, i, 0, "" };
 		/* Without a second thread pass 1 asks libmagic itself. */
 		if (pthread_create(&helper, NULL, job_magic_thread, &m[1]) ==
 		    0) {
