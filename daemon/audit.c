@@ -352,8 +352,8 @@ static const char audit_queue_one_sql[] = "INSERT INTO audit_queue (a, b, "
 static const char audit_queue_many_sql[] = "INSERT INTO audit_queue (a, b, "
     "actor, role, action, object_type, object_id, outcome, details, texts) "
     "SELECT e->>'a', e->>'b', e->>'actor', e->>'role', e->>'action', "
-    "e->>'object_type', e->>'object_id', e->>'outcome', e->'details', "
-    "e->'texts' FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
+    "e->>'object_type', e->>'object_id', e->>'outcome', "
+    "(e->>'details')::jsonb, e->'texts' FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
     "AS x (e, n) ORDER BY n";
 
 /* Queues the pending events and commits, in one round trip.  Returns 1
@@ -362,27 +362,24 @@ static int
 audit_queue_pending(struct db *db, struct audit_pending *p)
 {
 	static const char *const fields[] = { "a", "b", "actor", "role",
-	    "action", "object_type", "object_id", "outcome" };
+	    "action", "object_type", "object_id", "outcome", "details" };
 	const char *params[10];
-	char *text = NULL, *details = NULL, *texts = NULL;
+	char *text = NULL, *texts = NULL;
 	json_t *e;
 	size_t i;
 	int rc = -1;
 
 	if (json_array_size(p->events) == 1) {
 		e = json_array_get(p->events, 0);
-		for (i = 0; i < 8; i++)
+		for (i = 0; i < 9; i++)
 			params[i] = json_string_value(json_object_get(e,
 			    fields[i]));
-		details = json_dumps(json_object_get(e, "details"),
-		    JSON_COMPACT);
 		if (json_object_get(e, "texts"))
 			texts = json_dumps(json_object_get(e, "texts"),
 			    JSON_COMPACT);
-		params[8] = details;
 		params[9] = texts;
-		if (details != NULL && db_query_commit(db, NULL,
-		    audit_queue_one_sql, 10, params) == 0)
+		if (db_query_commit(db, NULL, audit_queue_one_sql, 10,
+		    params) == 0)
 			rc = 1;
 	} else {
 		params[0] = text = json_dumps(p->events, JSON_COMPACT);
@@ -393,7 +390,6 @@ audit_queue_pending(struct db *db, struct audit_pending *p)
 	if (rc == -1 && db_in_transaction(db))
 		db_rollback(db);
 	free(text);
-	free(details);
 	free(texts);
 	return rc;
 }
@@ -695,29 +691,36 @@ audit_record(struct db *db, const struct audit_event *ev)
 	struct audit_pending *p, single = { NULL };
 	struct db_hook hook = audit_hook;
 	json_t *details = NULL, *elem = NULL;
+	const json_t *dv = ev->details;
 	char *canon = NULL, *a = NULL, *b = NULL, key[96], digest[65];
 	const char *outcome = audit_outcome_name(ev->outcome);
 	int rc = -1;
 
 	if (ev->actor == NULL || ev->action == NULL)
 		return -1;
-	details = ev->details ? json_deep_copy(ev->details) : json_object();
-	if (details == NULL || !json_is_object(details))
-		goto out;
+	/* The details are copied only to add a free text's digest. */
 	if (ev->text_name && ev->text) {
+		details = ev->details ? json_deep_copy(ev->details) :
+		    json_object();
+		if (details == NULL || !json_is_object(details))
+			goto out;
 		sha256_hex(ev->text, strlen(ev->text), digest);
 		snprintf(key, sizeof(key), "%s_sha256", ev->text_name);
 		json_object_set_new(details, key, json_string(digest));
+		dv = details;
 	}
-	if ((canon = audit_canonical(details)) == NULL ||
+	/* The canonical text is valid JSON: it is also the jsonb column's
+	 * value, so the details are serialised once. */
+	if ((dv != NULL && !json_is_object(dv)) ||
+	    (canon = dv ? audit_canonical(dv) : strdup("{}")) == NULL ||
 	    audit_split_canonical(&a, &b, ev->action, ev->actor, canon,
 	    ev->object_id, ev->object_type, outcome, ev->role) == -1)
 		goto out;
-	elem = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s,s:O}",
+	elem = json_pack("{s:s,s:s,s:s,s:s?,s:s,s:s?,s:s?,s:s,s:s}",
 	    "a", a, "b", b, "actor", ev->actor, "role", ev->role,
 	    "action", ev->action, "object_type", ev->object_type,
 	    "object_id", ev->object_id, "outcome", outcome,
-	    "details", details);
+	    "details", canon);
 	if (elem == NULL)
 		goto out;
 	if (ev->text_name && ev->text)
