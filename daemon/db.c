@@ -33,7 +33,16 @@ struct db {
 	/* Statements db_send() queued whose answers are not read yet: the
 	 * connection is in pipeline mode and non-blocking until then. */
 	int		 sent;
+	/* Bytes of parameters sent since the connection was made, in one
+	 * statement or one db_send() run: libpq's output buffer grows to
+	 * hold what the server has not read yet and never shrinks. */
+	size_t		 sending;
+	bool		 grown;
 };
+
+/* libpq's buffers are let go (the connection closed, db_trim()) after
+ * more than this went out at once. */
+#define DB_BUFFER_KEEP	(1024 * 1024)
 
 struct db_result {
 	PGresult *res;
@@ -86,6 +95,34 @@ db_free(struct db *db)
 		PQfinish(db->conn);
 	free(db->conninfo);
 	free(db);
+}
+
+/* Counts what a statement sends (see db->grown). */
+static void
+db_count_sent(struct db *db, int nparams, const char *const *params,
+    bool more)
+{
+	size_t n = more ? db->sending : 0;
+	int i;
+
+	for (i = 0; i < nparams; i++)
+		if (params[i])
+			n += strlen(params[i]);
+	db->sending = n;
+	if (n > DB_BUFFER_KEEP)
+		db->grown = true;
+}
+
+void
+db_trim(struct db *db)
+{
+	if (!db->grown || db->sent > 0 || db_in_transaction(db))
+		return;
+	if (db->conn)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db_forget_prepared(db);
+	db->grown = false;
 }
 
 static void
@@ -161,6 +198,8 @@ db_pipeline(struct db *db, const struct db_stmt *st, int n, int keep,
 		db_set_error(db, "pipeline", NULL);
 		return -1;
 	}
+	for (i = 0; i < n; i++)
+		db_count_sent(db, st[i].nparams, st[i].params, i > 0);
 	for (i = 0; i < n; i++)
 		if ((st[i].name ? PQsendQueryPrepared(db->conn, st[i].name,
 		    st[i].nparams, st[i].params, NULL, NULL, 0) :
@@ -264,6 +303,7 @@ db_query(struct db *db, struct db_result **out, const char *sql, int nparams,
 		return db_query_after_begin(db, out, sql, nparams, params);
 	if (db_connect(db) == -1)
 		return -1;
+	db_count_sent(db, nparams, params, false);
 	res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL,
 	    0);
 	st = PQresultStatus(res);
@@ -408,6 +448,7 @@ db_send(struct db *db, const char *sql, int nparams,
 			goto failed;
 		db->sent++;
 	}
+	db_count_sent(db, nparams, params, db->sent > 0);
 	if (PQsendQueryParams(db->conn, sql, nparams, NULL, params, NULL,
 	    NULL, 0) != 1 || PQpipelineSync(db->conn) != 1)
 		goto failed;

@@ -41,6 +41,10 @@ int		 db_query_commit(struct db *db, struct db_result **out,
 int		 db_send(struct db *db, const char *sql, int nparams,
 		    const char *const *params);
 int		 db_push(struct db *db);
+/* Closes the connection between transactions if libpq's buffers grew for
+ * a large statement or db_send() run (over 1 MiB queued), so that a worker
+ * does not keep them after the job; the next query connects again. */
+void		 db_trim(struct db *db);
 /* Runs a script of several statements without parameters: migrations. */
 int		 db_exec_script(struct db *db, const char *sql);
 int		 db_begin(struct db *db);

@@ -121,7 +121,9 @@ ingest_run_work(struct db *db, void *arg)
 		 * free now, but glibc keeps freed heap for later; give it
 		 * back, so that a daemon that ingested one migration does
 		 * not sit on its peak for ever (measured: RSS stayed at the
-		 * peak until the next big package). */
+		 * peak until the next big package).  Likewise libpq's
+		 * buffers, which grew to a round of catalogue rows. */
+		db_trim(db);
 		malloc_trim(0);
 	}
 	ingest_purge_kept(db, cfg);
