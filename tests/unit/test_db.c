@@ -4,7 +4,8 @@
  * waiting run in order and their answers are read by the next statement
  * that waits; a failure among them is that statement's failure and leaves
  * a usable connection; a BEGIN not yet sent goes first; several MiB queued
- * at once reach the server without a deadlock.  Each test works in a
+ * at once reach the server without a deadlock; db_trim() lets a connection
+ * go only after a large run, between transactions.  Each test works in a
  * temporary table of its own session.
  */
 #include <setjmp.h>
@@ -143,6 +144,55 @@ test_large_sends(void **state)
 	db_free(db);
 }
 
+static int
+backend_pid(struct db *db)
+{
+	struct db_result *r = NULL;
+	int pid;
+
+	assert_int_equal(db_query(db, &r, "SELECT pg_backend_pid()", 0, NULL),
+	    0);
+	pid = atoi(db_value(r, 0, 0));
+	db_result_free(r);
+	return pid;
+}
+
+/* db_trim() closes the connection only after more than 1 MiB went out at
+ * once, never inside a transaction, and the next query connects again. */
+static void
+test_trim_after_large_sends(void **state)
+{
+	struct db *db = connect_db();
+	size_t len = 600 * 1024;
+	char *big = malloc(len + 1), n[16];
+	const char *p[2] = { n, big };
+	int pid, i;
+
+	(void)state;
+	assert_non_null(big);
+	memset(big, 'y', len);
+	big[len] = '\0';
+	pid = backend_pid(db);
+	snprintf(n, sizeof(n), "1");
+	assert_int_equal(db_query(db, NULL, "INSERT INTO t VALUES ($1::int, "
+	    "$2)", 2, p), 0);
+	db_trim(db);			/* 600 KiB: kept */
+	assert_int_equal(backend_pid(db), pid);
+	assert_int_equal(db_begin(db), 0);
+	for (i = 2; i < 4; i++) {	/* 1.2 MiB in one run */
+		snprintf(n, sizeof(n), "%d", i);
+		assert_int_equal(db_send(db, "INSERT INTO t VALUES ($1::int, "
+		    "$2)", 2, p), 0);
+	}
+	db_trim(db);			/* in the transaction: kept */
+	assert_int_equal(db_commit(db), 0);
+	assert_int_equal(count_rows(db), 3);
+	db_trim(db);			/* let go: a new session */
+	assert_int_not_equal(backend_pid(db), pid);
+	free(big);
+	db_free(db);
+}
+
 int
 main(void)
 {
@@ -152,6 +202,7 @@ main(void)
 		    test_failure_is_reported_and_connection_stays_usable),
 		cmocka_unit_test(test_begin_goes_first),
 		cmocka_unit_test(test_large_sends),
+		cmocka_unit_test(test_trim_after_large_sends),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
