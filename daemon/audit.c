@@ -353,8 +353,9 @@ static const char audit_queue_many_sql[] = "INSERT INTO audit_queue (a, b, "
     "actor, role, action, object_type, object_id, outcome, details, texts) "
     "SELECT e->>'a', e->>'b', e->>'actor', e->>'role', e->>'action', "
     "e->>'object_type', e->>'object_id', e->>'outcome', "
-    "(e->>'details')::jsonb, e->'texts' FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY "
-    "AS x (e, n) ORDER BY n";
+    "(e->>'details')::jsonb, e->'texts' "
+    "FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x (e, n) "
+    "ORDER BY n";
 
 /* Queues the pending events and commits, in one round trip.  Returns 1
  * (committed), or -1. */
@@ -696,13 +697,13 @@ audit_record(struct db *db, const struct audit_event *ev)
 	const char *outcome = audit_outcome_name(ev->outcome);
 	int rc = -1;
 
-	if (ev->actor == NULL || ev->action == NULL)
+	if (ev->actor == NULL || ev->action == NULL ||
+	    (dv != NULL && !json_is_object(dv)))
 		return -1;
 	/* The details are copied only to add a free text's digest. */
 	if (ev->text_name && ev->text) {
-		details = ev->details ? json_deep_copy(ev->details) :
-		    json_object();
-		if (details == NULL || !json_is_object(details))
+		if ((details = dv ? json_deep_copy(dv) : json_object()) ==
+		    NULL)
 			goto out;
 		sha256_hex(ev->text, strlen(ev->text), digest);
 		snprintf(key, sizeof(key), "%s_sha256", ev->text_name);
@@ -711,8 +712,7 @@ audit_record(struct db *db, const struct audit_event *ev)
 	}
 	/* The canonical text is valid JSON: it is also the jsonb column's
 	 * value, so the details are serialised once. */
-	if ((dv != NULL && !json_is_object(dv)) ||
-	    (canon = dv ? audit_canonical(dv) : strdup("{}")) == NULL ||
+	if ((canon = dv ? audit_canonical(dv) : strdup("{}")) == NULL ||
 	    audit_split_canonical(&a, &b, ev->action, ev->actor, canon,
 	    ev->object_id, ev->object_type, outcome, ev->role) == -1)
 		goto out;

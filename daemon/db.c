@@ -33,9 +33,10 @@ struct db {
 	/* Statements db_send() queued whose answers are not read yet: the
 	 * connection is in pipeline mode and non-blocking until then. */
 	int		 sent;
-	/* Bytes of parameters sent since the connection was made, in one
-	 * statement or one db_send() run: libpq's output buffer grows to
-	 * hold what the server has not read yet and never shrinks. */
+	/* Bytes of parameters in the last statement, or in the db_send()
+	 * run or pipeline under way; grown: once over DB_BUFFER_KEEP on
+	 * this connection.  libpq's output buffer grows to hold what the
+	 * server has not read yet and never shrinks. */
 	size_t		 sending;
 	bool		 grown;
 };
@@ -120,9 +121,7 @@ db_trim(struct db *db)
 		return;
 	if (db->conn)
 		PQfinish(db->conn);
-	db->conn = NULL;
-	db_forget_prepared(db);
-	db->grown = false;
+	db->conn = NULL;		/* db_connect() starts afresh */
 }
 
 static void
@@ -142,6 +141,7 @@ db_connect(struct db *db)
 		db->conn = NULL;
 	}
 	db_forget_prepared(db);		/* a new session knows none */
+	db->grown = false;		/* … and has small buffers */
 	db->conn = PQconnectdb(db->conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
 		db_set_error(db, "connect", NULL);

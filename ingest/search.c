@@ -29,7 +29,7 @@
  * 9 MiB resident after a 20,000-record transfer, 0.8 MiB of it in use).
  */
 struct search_slot {
-	char	word[SEARCH_MAX_WORD_BYTES + 1];	/* "": empty */
+	char	word[SEARCH_MAX_WORD_BYTES + 1];	/* "": an empty slot */
 	char	lemmas[SEARCH_SLOT_LEMMAS];	/* space-separated, maybe "" */
 };
 
@@ -151,7 +151,7 @@ search_word(struct search_thread *t, const char *word, bool parts)
 	struct voikko_mor_analysis **a;
 	struct search_slot *s;
 	char buf[1024], *base, *bases;
-	size_t len = 0, h = 5381;
+	size_t len = 0, n, h = 5381;
 	const char *p;
 	int k;
 
@@ -159,7 +159,7 @@ search_word(struct search_thread *t, const char *word, bool parts)
 		h = h * 33 + (unsigned char)*p;
 	h = (h * 2 + (parts ? 1 : 0)) % SEARCH_CACHE_SLOTS;
 	s = &t->cache[h];
-	if (strcmp(s->word, word) == 0 && s->word[0] != '\0')
+	if (strcmp(s->word, word) == 0)	/* "" has no lemmas either */
 		return s->lemmas;
 	buf[0] = '\0';
 	a = voikkoAnalyzeWordCstr(t->voikko, word);
@@ -179,11 +179,11 @@ search_word(struct search_thread *t, const char *word, bool parts)
 	if (len > 0)
 		buf[--len] = '\0';	/* the last space */
 	if (len >= sizeof(s->lemmas) ||
-	    strlen(word) >= sizeof(s->word)) {
+	    (n = strlen(word)) >= sizeof(s->word)) {
 		memcpy(t->uncached, buf, len + 1);
 		return t->uncached;
 	}
-	memcpy(s->word, word, strlen(word) + 1);
+	memcpy(s->word, word, n + 1);
 	memcpy(s->lemmas, buf, len + 1);
 	return s->lemmas;
 }

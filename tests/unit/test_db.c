@@ -34,17 +34,29 @@ connect_db(void)
 	return db;
 }
 
+/* The one number sql answers. */
 static long
-count_rows(struct db *db)
+query_long(struct db *db, const char *sql)
 {
 	struct db_result *r = NULL;
 	long n;
 
-	assert_int_equal(db_query(db, &r, "SELECT count(*) FROM t", 0, NULL),
-	    0);
+	assert_int_equal(db_query(db, &r, sql, 0, NULL), 0);
 	n = strtol(db_value(r, 0, 0), NULL, 10);
 	db_result_free(r);
 	return n;
+}
+
+static long
+count_rows(struct db *db)
+{
+	return query_long(db, "SELECT count(*) FROM t");
+}
+
+static long
+backend_pid(struct db *db)
+{
+	return query_long(db, "SELECT pg_backend_pid()");
 }
 
 static void
@@ -144,19 +156,6 @@ test_large_sends(void **state)
 	db_free(db);
 }
 
-static int
-backend_pid(struct db *db)
-{
-	struct db_result *r = NULL;
-	int pid;
-
-	assert_int_equal(db_query(db, &r, "SELECT pg_backend_pid()", 0, NULL),
-	    0);
-	pid = atoi(db_value(r, 0, 0));
-	db_result_free(r);
-	return pid;
-}
-
 /* db_trim() closes the connection only after more than 1 MiB went out at
  * once, never inside a transaction, and the next query connects again. */
 static void
@@ -166,7 +165,8 @@ test_trim_after_large_sends(void **state)
 	size_t len = 600 * 1024;
 	char *big = malloc(len + 1), n[16];
 	const char *p[2] = { n, big };
-	int pid, i;
+	long pid;
+	int i;
 
 	(void)state;
 	assert_non_null(big);
