@@ -424,28 +424,33 @@ static int	hex_decode(const char *hex, unsigned char *out, size_t max);
 /*
  * One batch: takes the head (audit_chain_take), hashes each event in turn
  * after the one before, and moves exactly those events into the chain
- * (audit_chain_put), in one transaction.  Returns the number chained (0:
- * the queue was empty), or -1.  first and last get the seqs given.
+ * (audit_chain_put), in one transaction.  Only queue ids above *after are
+ * read (sql/012_audit_take_after.sql); *after becomes the highest taken.
+ * Returns the number chained (0: nothing above *after), or -1.  first and
+ * last get the seqs given.
  */
 static int
-audit_chain_batch(struct db *db, char first[24], char last[24])
+audit_chain_batch(struct db *db, long long *after, char first[24],
+    char last[24])
 {
 	struct db_result *r = NULL, *put = NULL;
 	struct abuf ids = { 0 }, hashes = { 0 }, canon = { 0 };
 	unsigned char prev[32], md[EVP_MAX_MD_SIZE];
 	const char *params[4];
-	char hex[65], num[24], batch[16];
-	long long seq;
+	char hex[65], num[24], batch[16], mark[24];
+	long long seq, id, top = *after;
 	unsigned int mdlen;
 	int i, n = -1;
 	EVP_MD_CTX *ctx = NULL;
 
 	snprintf(batch, sizeof(batch), "%d", AUDIT_CHAIN_BATCH);
+	snprintf(mark, sizeof(mark), "%lld", *after);
 	params[0] = batch;
+	params[1] = mark;
 	if (db_begin(db) == -1)
 		return -1;
 	if (db_query(db, &r, "SELECT head_seq, head_hash, at, id, a, b FROM "
-	    "audit_chain_take($1::int)", 1, params) == -1)
+	    "audit_chain_take($1::int, $2::bigint)", 2, params) == -1)
 		goto out;
 	if (db_rows(r) == 0) {
 		n = 0;
@@ -482,6 +487,8 @@ audit_chain_batch(struct db *db, char first[24], char last[24])
 		}
 		abuf_str(&ids, db_value(r, i, 3));
 		abuf_str(&hashes, hex);
+		if ((id = strtoll(db_value(r, i, 3), NULL, 10)) > top)
+			top = id;
 	}
 	abuf_str(&ids, "}");
 	abuf_str(&hashes, "}");
@@ -498,6 +505,7 @@ audit_chain_batch(struct db *db, char first[24], char last[24])
 	if (db_commit(db) == -1)
 		goto out;
 	n = db_rows(r);
+	*after = top;
 out:
 	if (n <= 0 && db_in_transaction(db))
 		db_rollback(db);
@@ -510,19 +518,28 @@ out:
 	return n;
 }
 
-int
-audit_chain_queued(struct db *db)
+/* Chains the committed events queued above *after, batch by batch. */
+static int
+audit_chain_after(struct db *db, long long *after)
 {
 	char first[24], last[24];
 	int n;
 
 	do {
-		if ((n = audit_chain_batch(db, first, last)) == -1)
+		if ((n = audit_chain_batch(db, after, first, last)) == -1)
 			return -1;
 		if (n > 0 && audit_to_syslog)
 			audit_syslog_range(db, first, last);
 	} while (n == AUDIT_CHAIN_BATCH);
 	return 0;
+}
+
+int
+audit_chain_queued(struct db *db)
+{
+	long long after = 0;
+
+	return audit_chain_after(db, &after);
 }
 
 /* ---- the chainer -------------------------------------------------------- */
@@ -569,6 +586,8 @@ audit_chainer_main(void *arg)
 {
 	struct timespec until, next = { 0, 0 }, now;
 	bool stop = false, failed = false;
+	long long mark = 0, from;	/* the highest queue id taken */
+	time_t whole = 0;		/* when the queue was last read whole */
 
 	(void)arg;
 	while (!stop) {
@@ -594,9 +613,17 @@ audit_chainer_main(void *arg)
 		pthread_mutex_unlock(&chainer.lock);
 		next = now;
 		timespec_add_ms(&next, AUDIT_CHAIN_PAUSE_MS);
-		/* On failure (the database gone) the events stay queued,
-		 * committed: the next pass, or whoever chains, takes them. */
-		if (audit_chain_queued(chainer.db) == -1) {
+		/* From the mark, and once a second (and last) from the
+		 * start, for events that committed below it
+		 * (sql/012_audit_take_after.sql).  On failure (the database
+		 * gone) the events stay queued, committed: the next pass, or
+		 * whoever chains, takes them. */
+		from = mark;
+		if (stop || now.tv_sec != whole) {
+			from = 0;
+			whole = now.tv_sec;
+		}
+		if (audit_chain_after(chainer.db, &from) == -1) {
 			if (!failed)
 				log_warn("audit: cannot chain queued events "
 				    "(tried again every second): %s",
@@ -604,6 +631,8 @@ audit_chainer_main(void *arg)
 			failed = true;
 		} else
 			failed = false;
+		if (from > mark)
+			mark = from;
 	}
 	return NULL;
 }

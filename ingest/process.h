@@ -51,7 +51,7 @@ struct job {
 	struct unit		*units;
 	size_t			 nunits;
 	double			 t0;		/* phase times, for the log */
-	char			 times[160];
+	char			 times[256];
 };
 
 /* One AIP version to write. */

@@ -107,6 +107,9 @@ def test_holds_keep_records_out_of_the_due_list(archive):
     s = archive
     assert due(s) == ["R1A", "R2A", "R3A", "R6A"]
 
+    # planned ahead: by 1.1.2031 R5A and R7A (31.12.2030) are due too
+    assert due(s, on="2031-01-01") == ["R1A", "R2A", "R3A", "R5A", "R6A",
+                                       "R7A"]
     r = place(s, {"case_native_id": "HEL 2015-1-A"})
     assert r.status_code == 201, r.text
     case_hold = r.json()
@@ -115,6 +118,8 @@ def test_holds_keep_records_out_of_the_due_list(archive):
             case_hold["already_destroyed"]) == (2, True, [])
     assert case_hold["scope"] == {"case_native_id": "HEL 2015-1-A"}
     assert due(s) == ["R3A", "R6A"]
+    # held is held on any day, also on a planned one
+    assert due(s, on="2031-01-01") == ["R3A", "R5A", "R6A", "R7A"]
 
     # a function code covers the codes under it, by whole groups
     r = place(s, {"function_code": "02.06"})
@@ -151,6 +156,7 @@ def test_holds_keep_records_out_of_the_due_list(archive):
     r = place(s, {"transfer_id": s.tid})
     assert r.status_code == 201 and r.json()["covered"] == 7, r.text
     assert due(s) == []
+    assert due(s, on="2031-01-01") == []
 
     # lists: newest first, active ones, one by one
     r = s.get("/v1/holds", token=s.auditor, params={"limit": 2})
@@ -347,6 +353,17 @@ def test_proposals_leave_out_held_and_permanent_records(archive):
     # due by 30.6.2022: R1A and R2A (31.12.2021), R6A (31.12.2020); R3A
     # (31.12.2022) is held anyway
     assert r.json()["records"] == 3
+    r = s.post(f"/v1/disposals/{r.json()['id']}/reject",
+               {"reason": "Vain suunnitelma"}, token=s.rm)
+    assert r.status_code == 200, r.text
+    # planned as far ahead as one likes, a permanent record never comes
+    r = s.post("/v1/disposals", {"due_on": "2099-12-31"}, token=s.rm)
+    assert r.status_code == 201, r.text
+    assert r.json()["records"] == 5      # all but R3A (held) and R4A
+    listed = s.get(f"/v1/disposals/{r.json()['id']}", token=s.rm,
+                   params={"limit": 100}).json()["items"]
+    assert sorted(i["native_id"] for i in listed) == \
+        ["R1A", "R2A", "R5A", "R6A", "R7A"]
 
 
 def test_the_database_keeps_four_eyes_and_history(archive):
@@ -472,8 +489,9 @@ def test_disposal_destroys_every_copy_and_keeps_valid_bags(archive):
         tombs = {t["native_id"]: t for t in json_load(
             bag / "data/metadata/tombstones.json")}
         t = tombs[nid]
-        assert t["disposal_batch"] == bid and t["class_code"] == "02 05 01" \
-            if nid != "R6A" else t["class_code"] == "02 06 01"
+        assert t["disposal_batch"] == bid
+        assert t["class_code"] == ("02 06 01" if nid == "R6A" else
+                                   "02 05 01")
         assert {f["sha256"] for f in t["files"]} == \
             {doc_sha256(nid, destroyed[nid])}
         assert "title" not in t
@@ -506,6 +524,81 @@ def test_disposal_destroys_every_copy_and_keeps_valid_bags(archive):
     actions = audit_actions(s, "aip") + audit_actions(s, "disposal")
     assert actions.count(("disposal.destroy", "success")) == 3
     assert ("disposal.finish", "success") in actions
+
+
+def test_identical_bytes_of_a_kept_record_stay(ingest, tmp_path):
+    """Destroying a record removes its files, not the same bytes kept by a
+    record that is not destroyed: in the same case file (one AIP) and in
+    another one.  Unique bytes of a destroyed record leave no copy."""
+    s = ingest()
+    put_plan(s, plan_xml(PLAN))
+    rm2 = s.token("records_manager", name="toinen-hoitaja")
+    same = pkggen.pdf_bytes("yhteinen liite", 2048, 41)
+    digest = hashlib.sha256(same).hexdigest()
+
+    def rec(nid, code, created, data):
+        return pkggen.Record(nid, f"Asiakirja {nid}", code, created=created,
+                             retention=6, rtype="tosite", docs=[pkggen.Doc(
+                                 f"{nid}.pdf", data, f"{nid}-d0")])
+
+    def cf(nid, code, created, records):
+        c = pkggen.CaseFile(f"HEL {nid}-S", f"Tositteet {nid}", code,
+                            created=created)
+        c.records = records
+        return c
+    pkg = pkggen.Sahke2Package(version="2019", transfer_id="SIIRTO-S",
+                               title="Samat tavut", casefiles=[
+        cf("2015-1", "02 05 01", "2015-03-01", [
+            rec("R1S", "02 05 01", "2015-03-01", same),       # due
+            rec("R2S", "02 05 01", "2024-02-02", same)]),     # kept
+        cf("2024-4", "02 05 01", "2024-01-02", [
+            rec("R5S", "02 05 01", "2024-01-02", same)]),     # kept
+        cf("2014-5", "02 06 01", "2014-09-09", [
+            rec("R6S", "02 06 01", "2014-09-09",
+                pkggen.pdf_bytes("R6S", 2048, 6))]),          # due
+    ])
+    tid = ingest_package(s, pkg)
+    r = s.get(f"/v1/records?transfer_id={tid}&limit=100", token=s.rm)
+    recs = {x["native_id"]: x for x in r.json()["items"]}
+    assert sorted(recs) == ["R1S", "R2S", "R5S", "R6S"]
+    assert due(s) == ["R1S", "R6S"]
+
+    r = s.post("/v1/disposals", {"note": "Samat tavut"}, token=s.rm)
+    assert r.status_code == 201 and r.json()["records"] == 2, r.text
+    bid = r.json()["id"]
+    r = s.post(f"/v1/disposals/{bid}/approve", {}, token=rm2)
+    assert r.status_code == 202, r.text
+    b = wait_batch(s, bid)
+    assert (b["status"], b["counts"]["destroyed"]) == ("done", 2), b
+
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in files_under(tmp_path)}
+    assert hashlib.sha256(pkggen.pdf_bytes("R6S", 2048, 6)).hexdigest() \
+        not in on_disk
+    assert digest in on_disk
+    store = tmp_path / "store" / "aips"
+    # R1S's AIP: its new version lists R2S's copy of the bytes, not R1S's
+    aip = recs["R1S"]["aip_id"]
+    assert recs["R2S"]["aip_id"] == aip
+    a = s.get(f"/v1/aips/{aip}", token=s.rm).json()
+    assert a["current_version"] == 2
+    for v in (1, 2):
+        info, manifest = verify_bag(store / aip / f"v{v}")
+        assert not any("R1S" in p for p in manifest), (v, manifest)
+    info, manifest = verify_bag(store / aip / "v2")
+    assert [d for p, d in manifest.items() if p.endswith("/R2S.pdf")] == \
+        [digest], manifest
+    # R5S's AIP is not touched
+    aip5 = recs["R5S"]["aip_id"]
+    assert s.get(f"/v1/aips/{aip5}", token=s.rm).json()[
+        "current_version"] == 1
+    info, manifest = verify_bag(store / aip5 / "v1")
+    assert list(manifest.values()).count(digest) == 1
+    for nid in ("R2S", "R5S"):
+        rec = s.get(f"/v1/records/{recs[nid]['id']}", token=s.rm).json()
+        assert rec["destroyed"] is None and len(rec["documents"]) == 1, rec
+    rec = s.get(f"/v1/records/{recs['R1S']['id']}", token=s.rm).json()
+    assert rec["title"] is None and rec["documents"] == [], rec
 
 
 def json_load(path):
@@ -546,6 +639,14 @@ def check_certificate(s, bid, digests):
     tampered["certificate"]["items"][0]["native_id"] = "X"
     rc, out = verify_certificate(s, tampered, s.tmp)
     assert rc == 1 and "changed" in out["reason"], out
+    # changed, and its digest made to match: the signature gives it away
+    tampered = json.loads(json.dumps(doc))
+    tampered["certificate"]["items"][0]["native_id"] = "X"
+    tampered["signature"]["certificate_sha256"] = hashlib.sha256(json.dumps(
+        tampered["certificate"], sort_keys=True, separators=(",", ":"),
+        ensure_ascii=False).encode()).hexdigest()
+    rc, out = verify_certificate(s, tampered, s.tmp)
+    assert rc == 1 and "signature" in out["reason"], out
     tampered = json.loads(json.dumps(doc))
     tampered["signature"]["value"] = "00" * 64
     rc, out = verify_certificate(s, tampered, s.tmp)

@@ -304,7 +304,11 @@ def test_generator_cli_streams_a_scale_package(tmp_path):
 def ingest(start_sailo, tmp_path):
     """start(**settings): sailo with its own store, work and spool folders
     under tmp_path, and tokens: s.bus (integration), s.rm (records_manager)
-    and s.auditor, both with full clearance.  like=s reuses s's tokens."""
+    and s.auditor, both with full clearance.  like=s reuses s's tokens.
+    Afterwards every AIP version in every store it started passes the
+    independent bag check (verify_bag), whatever the test itself looked
+    at."""
+    roots = []
 
     def start(like=None, **settings):
         dirs = dict(storage_root=tmp_path / "store",
@@ -325,8 +329,12 @@ def ingest(start_sailo, tmp_path):
             s.bus = s.token("integration", name=s.bus_name)
             s.rm = s.token("records_manager", clearance=FULL_CLEARANCE)
             s.auditor = s.token("auditor", clearance=FULL_CLEARANCE)
+        roots.append(s.store)
         return s
-    return start
+    yield start
+    for root in dict.fromkeys(roots):
+        for bag in sorted((root / "aips").glob("[!.]*/v*")):
+            verify_bag(bag)
 
 
 def submit(s, data, content_type, token=None):
@@ -491,6 +499,17 @@ def assert_nothing_stored(s, tid):
     r = s.get(f"/v1/records?transfer_id={tid}", token=s.rm)
     assert r.status_code == 200, r.text
     assert r.json() == {"items": [], "next": None}
+    # the catalogue, asked directly: no version, record or case file of
+    # this transfer, and no AIP row left without a version
+    with psycopg2.connect(s.env["SAILO_DATABASE_OWNER_CONNINFO"]) as c:
+        cur = c.cursor()
+        cur.execute("SELECT (SELECT count(*) FROM aip_versions WHERE "
+                    "transfer_id = %s), (SELECT count(*) FROM records WHERE "
+                    "transfer_id = %s), (SELECT count(*) FROM aips a WHERE "
+                    "NOT EXISTS (SELECT 1 FROM aip_versions v WHERE "
+                    "v.aip_id = a.id))", (tid, tid))
+        assert cur.fetchone() == (0, 0, 0)
+    c.close()
     deadline = time.time() + 5
     while time.time() < deadline and ((s.spool / f"{tid}.pkg").exists() or
                                       (s.work / tid).exists()):

@@ -23,7 +23,9 @@ def test_sha512_manifests_are_written_and_hold(ingest):
     s = ingest(storage_sha512="true")
     t, rep = run(s, sahke2_tar(), "application/x-tar")
     assert t["status"] == "accepted", rep
-    for aip in stored_aips(s):
+    aips = stored_aips(s)
+    assert len(aips) == 2, aips         # sahke2_tar(): two case files
+    for aip in aips:
         bag = s.store / "aips" / aip / "v1"
         for name in ("manifest-sha512.txt", "tagmanifest-sha512.txt"):
             assert (bag / name).exists(), name
