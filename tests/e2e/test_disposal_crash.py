@@ -1,8 +1,10 @@
 """Disposal survives a crash, black-box: the daemon is SIGKILLed while it
 carries out an approved batch of many AIPs — first the moment a disposal's
 new version folder (store/aips/<uuid>/v2) appears, which is placed inside
-the transaction that catalogues it, then again once part of the batch is
-destroyed — and after each restart the batch goes on.  In the end every
+the transaction that catalogues it (step 2 of dispose.c), then the moment
+an older version's copy of a destroyed file is gone while its item is
+still `deleting` (step 3, after that commit), then once part of the batch
+is destroyed — and after each restart the batch goes on.  In the end every
 item is destroyed exactly once: one new version per AIP, one
 disposal.destroy event per AIP, every bag valid, no copy of a destroyed
 file left, and the certificate lists each item once.
@@ -57,6 +59,24 @@ def wait_status(s, token, bid, timeout=180):
         time.sleep(0.2)
 
 
+def old_copy_gone(store, watch):
+    """An AIP whose disposal version (v2) is in place and whose version 1
+    no longer holds its content file: step 3 under way.  watch remembers,
+    per AIP, the file its v1 manifest listed when v2 was first seen."""
+    for aip in v2_dirs(store):
+        v1 = store / "aips" / aip / "v1"
+        if aip not in watch:
+            listed = [line.split(None, 1)[1] for line in
+                      (v1 / "manifest-sha256.txt").read_text().splitlines()
+                      if " data/content/" in line]
+            if not listed:
+                return aip      # already rewritten without it
+            watch[aip] = v1 / listed[0]
+        if not watch[aip].exists():
+            return aip
+    return None
+
+
 def kill_when(daemons, s, seen, what, timeout=60):
     deadline = time.monotonic() + timeout
     while True:
@@ -100,7 +120,19 @@ def test_kill_during_disposal_then_restart_destroys_each_once(
     assert at_kill.get("destroyed", 0) < CASE_FILES, at_kill
     print(f"killed with {first[:1]} placed; items {at_kill}")
 
-    # 2. restarted; killed again once part of the batch is destroyed
+    # 2. restarted; killed when an older version's copy is gone while the
+    # item is still deleting: after step 2's commit, inside step 3
+    s = daemons.start()
+    watch = {}
+    aip = kill_when(daemons, s, lambda: old_copy_gone(store, watch),
+                    "an older version's copy unlinked")
+    states = sql(db, "SELECT state FROM disposal_items WHERE batch_id = %s "
+                 "AND aip_id = %s", bid, aip)
+    assert states == [("deleting",)], (aip, states)
+    print(f"killed in step 3 with {aip}'s v1 copy gone; items "
+          f"{batch_state(db, bid)}")
+
+    # 3. restarted; killed again once part of the batch is destroyed
     s = daemons.start()
     kill_when(daemons, s, lambda: batch_state(db, bid).get("destroyed", 0)
               >= CASE_FILES // 4, "a quarter destroyed")
@@ -109,7 +141,7 @@ def test_kill_during_disposal_then_restart_destroys_each_once(
         f"the batch was over before the kill: {at_kill}"
     print(f"killed again with items {at_kill}")
 
-    # 3. restarted: the batch finishes
+    # 4. restarted: the batch finishes
     s = daemons.start()
     b = wait_status(s, s.rm, bid)
     assert b["status"] == "done", b
@@ -133,7 +165,7 @@ def test_kill_during_disposal_then_restart_destroys_each_once(
     for aip_id, _, _ in versions:
         assert sorted(os.listdir(store / "aips" / aip_id)) == ["v1", "v2"]
     for aip_id, _, _ in versions[:: CASE_FILES // 20] + [
-            (first[0], 0, 0)]:
+            (first[0], 0, 0), (aip, 0, 0)]:
         for v in ("v1", "v2"):
             verify_bag(store / "aips" / aip_id / v)
     on_disk = set()
