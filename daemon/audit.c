@@ -438,7 +438,7 @@ audit_chain_batch(struct db *db, long long *after, char first[24],
 	unsigned char prev[32], md[EVP_MAX_MD_SIZE];
 	const char *params[4];
 	char hex[65], num[24], batch[16], mark[24];
-	long long seq, id, top = *after;
+	long long seq;
 	unsigned int mdlen;
 	int i, n = -1;
 	EVP_MD_CTX *ctx = NULL;
@@ -487,8 +487,6 @@ audit_chain_batch(struct db *db, long long *after, char first[24],
 		}
 		abuf_str(&ids, db_value(r, i, 3));
 		abuf_str(&hashes, hex);
-		if ((id = strtoll(db_value(r, i, 3), NULL, 10)) > top)
-			top = id;
 	}
 	abuf_str(&ids, "}");
 	abuf_str(&hashes, "}");
@@ -505,7 +503,8 @@ audit_chain_batch(struct db *db, long long *after, char first[24],
 	if (db_commit(db) == -1)
 		goto out;
 	n = db_rows(r);
-	*after = top;
+	/* taken in the order of their ids: the last is the highest */
+	*after = strtoll(db_value(r, n - 1, 3), NULL, 10);
 out:
 	if (n <= 0 && db_in_transaction(db))
 		db_rollback(db);

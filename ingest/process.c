@@ -966,8 +966,9 @@ job_magic_open(char *err, size_t errlen)
 	if ((mg = magic_open(MAGIC_MIME_TYPE | MAGIC_NO_CHECK_COMPRESS |
 	    MAGIC_NO_CHECK_TAR)) == NULL || magic_load(mg, NULL) == -1 ||
 	    magic_setparam(mg, MAGIC_PARAM_BYTES_MAX, &bytes) == -1) {
-		snprintf(err, errlen, "libmagic: %s", mg ? magic_error(mg) :
-		    "out of memory");
+		/* magic_setparam() sets errno, not magic_error() */
+		snprintf(err, errlen, "libmagic: %s", mg && magic_error(mg) ?
+		    magic_error(mg) : strerror(errno ? errno : ENOMEM));
 		if (mg)
 			magic_close(mg);
 		return NULL;

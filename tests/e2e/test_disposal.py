@@ -585,7 +585,7 @@ def test_identical_bytes_of_a_kept_record_stay(ingest, tmp_path):
     for v in (1, 2):
         info, manifest = verify_bag(store / aip / f"v{v}")
         assert not any("R1S" in p for p in manifest), (v, manifest)
-    info, manifest = verify_bag(store / aip / "v2")
+    # manifest is v2's
     assert [d for p, d in manifest.items() if p.endswith("/R2S.pdf")] == \
         [digest], manifest
     # R5S's AIP is not touched
